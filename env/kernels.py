@@ -1,0 +1,379 @@
+"""Compiled kernels of the mallocGame (numba, ``cache=True``).
+
+The data is split in two named tuples of arrays:
+
+* ``Bank``: read-only data of every workload in a batch, concatenated (``*_off`` give each
+  workload's slice): instruction costs, buffers, merged accesses in CSR form per buffer, and
+  the MSA presentation order.
+* ``State``: the mutable state of ``G`` game slots, one row each, padded to the largest
+  workload: memory time per instruction, offsets, the game order, the placed list, and the
+  candidates and reward preview of the current buffer.
+
+Every function here is pure over these arrays; :mod:`mallocmuzero.env.game` wraps them.
+Offsets are bytes; ``-1`` means "not in fast memory".
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+NOT_PLACED = -1
+ILLEGAL = -1.0e300  # returned by apply() for an illegal action
+
+
+class Bank(NamedTuple):
+    """Static data of all workloads, concatenated."""
+
+    inst_off: np.ndarray  # [W+1]
+    compute: np.ndarray  # [sum T] flops / peak
+    repeat: np.ndarray  # [sum T]
+    mem0: np.ndarray  # [sum T] all-slow memory time per run
+    buf_off: np.ndarray  # [W+1]
+    size: np.ndarray  # [sum B] int64
+    start: np.ndarray  # [sum B]
+    end: np.ndarray  # [sum B]
+    saving: np.ndarray  # [sum B] standalone saving time({}) - time({b})
+    acc_ptr: np.ndarray  # [sum B + 1] CSR over global buffer index
+    acc_t: np.ndarray  # [A] local instruction index
+    acc_delta: np.ndarray  # [A] memory time saved per run when the buffer is fast
+    order_off: np.ndarray  # [W+1]
+    order: np.ndarray  # [sum order] local buffer indices, MSA order, unpinned only
+    time0: np.ndarray  # [W] all-slow time
+
+
+class State(NamedTuple):
+    """Mutable state of G game slots."""
+
+    wid: np.ndarray  # [G] workload index in the bank
+    cap: np.ndarray  # [G] capacity in bytes
+    mem: np.ndarray  # [G, maxT] current memory time per run
+    offset: np.ndarray  # [G, maxB] offset or NOT_PLACED
+    order: np.ndarray  # [G, maxB] local buffer indices presented, in order
+    n_order: np.ndarray  # [G]
+    pos: np.ndarray  # [G] index into order of the current buffer
+    placed: np.ndarray  # [G, maxB] local indices of placed buffers
+    n_placed: np.ndarray  # [G]
+    saved: np.ndarray  # [G] seconds saved so far
+    remaining: np.ndarray  # [G] standalone savings of undecided buffers
+    cand_off: np.ndarray  # [G, N] candidate offsets
+    cand_gap: np.ndarray  # [G, N] size of the candidate's gap
+    cand_top: np.ndarray  # [G, N] 1 when the candidate is a gap's top
+    n_cand: np.ndarray  # [G]
+    cand_reward: np.ndarray  # [G] seconds saved if the current buffer is placed
+    occupancy: np.ndarray  # [G, M] blocked fraction of each capacity bin over the live range
+
+
+_jit = numba.njit(cache=True, nogil=True)
+
+
+@_jit
+def reward_if_fast(bank, st, g, b):
+    """Seconds saved by moving local buffer ``b`` of slot ``g`` to fast memory now."""
+    w = st.wid[g]
+    ib = bank.buf_off[w] + b
+    i0 = bank.inst_off[w]
+    total = 0.0
+    for k in range(bank.acc_ptr[ib], bank.acc_ptr[ib + 1]):
+        t = bank.acc_t[k]
+        c = bank.compute[i0 + t]
+        m = st.mem[g, t]
+        before = m if m > c else c
+        m2 = m - bank.acc_delta[k]
+        after = m2 if m2 > c else c
+        total += bank.repeat[i0 + t] * (before - after)
+    return total
+
+
+@_jit
+def _apply_fast(bank, st, g, b):
+    w = st.wid[g]
+    ib = bank.buf_off[w] + b
+    for k in range(bank.acc_ptr[ib], bank.acc_ptr[ib + 1]):
+        st.mem[g, bank.acc_t[k]] -= bank.acc_delta[k]
+
+
+@_jit
+def prepare(bank, st, g):
+    """Compute the candidates, reward preview and occupancy of slot g's current buffer."""
+    n_actions = st.cand_off.shape[1]
+    n_bins = st.occupancy.shape[1]
+    st.n_cand[g] = 0
+    st.cand_reward[g] = 0.0
+    for j in range(n_bins):
+        st.occupancy[g, j] = 0.0
+    if st.pos[g] >= st.n_order[g]:
+        return
+    w = st.wid[g]
+    base = bank.buf_off[w]
+    b = st.order[g, st.pos[g]]
+    s = bank.start[base + b]
+    e = bank.end[base + b]
+    sz = bank.size[base + b]
+    cap = st.cap[g]
+
+    n_placed = st.n_placed[g]
+    lo = np.empty(n_placed, dtype=np.int64)
+    hi = np.empty(n_placed, dtype=np.int64)
+    n = 0
+    for i in range(n_placed):
+        p = st.placed[g, i]
+        if bank.start[base + p] < e and bank.end[base + p] > s:
+            lo[n] = st.offset[g, p]
+            hi[n] = lo[n] + bank.size[base + p]
+            n += 1
+    idx = np.argsort(lo[:n], kind="mergesort")
+
+    gap_lo = np.empty(n + 1, dtype=np.int64)
+    gap_hi = np.empty(n + 1, dtype=np.int64)
+    n_gaps = 0
+    cursor = 0
+    bin_width = cap / n_bins
+    seg_lo = -1
+    for r in range(n + 1):
+        if r < n:
+            a = lo[idx[r]]
+            z = hi[idx[r]]
+        else:
+            a = cap
+            z = cap
+        if a > cursor:
+            if seg_lo >= 0:
+                _add_occupancy(st, g, seg_lo, cursor, bin_width, n_bins)
+            gap_lo[n_gaps] = cursor
+            gap_hi[n_gaps] = a
+            n_gaps += 1
+            seg_lo = a
+        elif seg_lo < 0:
+            seg_lo = a
+        if z > cursor:
+            cursor = z
+    if seg_lo >= 0 and cursor > seg_lo:
+        _add_occupancy(st, g, seg_lo, cursor, bin_width, n_bins)
+
+    # Best fit first: gap size ascending, ties by the gap's lower offset; bottom before top.
+    used = np.zeros(n_gaps, dtype=np.bool_)
+    nc = 0
+    while nc < n_actions:
+        best = -1
+        for q in range(n_gaps):
+            if used[q]:
+                continue
+            length = gap_hi[q] - gap_lo[q]
+            if length < sz:
+                continue
+            if best < 0:
+                best = q
+            else:
+                best_len = gap_hi[best] - gap_lo[best]
+                if length < best_len or (length == best_len and gap_lo[q] < gap_lo[best]):
+                    best = q
+        if best < 0:
+            break
+        used[best] = True
+        length = gap_hi[best] - gap_lo[best]
+        st.cand_off[g, nc] = gap_lo[best]
+        st.cand_gap[g, nc] = length
+        st.cand_top[g, nc] = 0
+        nc += 1
+        top = gap_hi[best] - sz
+        if top != gap_lo[best] and nc < n_actions:
+            st.cand_off[g, nc] = top
+            st.cand_gap[g, nc] = length
+            st.cand_top[g, nc] = 1
+            nc += 1
+    st.n_cand[g] = nc
+    if nc > 0:
+        st.cand_reward[g] = reward_if_fast(bank, st, g, b)
+
+
+@_jit
+def _add_occupancy(st, g, a, z, bin_width, n_bins):
+    j0 = int(a / bin_width)
+    j1 = int((z - 1) / bin_width)
+    if j1 >= n_bins:
+        j1 = n_bins - 1
+    for j in range(j0, j1 + 1):
+        left = j * bin_width
+        right = left + bin_width
+        ov = (z if z < right else right) - (a if a > left else left)
+        if ov > 0:
+            st.occupancy[g, j] += ov / bin_width
+
+
+@_jit
+def reset_slot(bank, st, g, w, cap):
+    """Start a new game in slot g: workload w of the bank at capacity ``cap`` bytes."""
+    st.wid[g] = w
+    st.cap[g] = cap
+    i0 = bank.inst_off[w]
+    n_instr = bank.inst_off[w + 1] - i0
+    for t in range(n_instr):
+        st.mem[g, t] = bank.mem0[i0 + t]
+    base = bank.buf_off[w]
+    n_buf = bank.buf_off[w + 1] - base
+    for b in range(n_buf):
+        st.offset[g, b] = NOT_PLACED
+    n = 0
+    remaining = 0.0
+    for k in range(bank.order_off[w], bank.order_off[w + 1]):
+        b = bank.order[k]
+        if bank.size[base + b] <= cap:
+            st.order[g, n] = b
+            n += 1
+            remaining += bank.saving[base + b]
+    st.n_order[g] = n
+    st.pos[g] = 0
+    st.n_placed[g] = 0
+    st.saved[g] = 0.0
+    st.remaining[g] = remaining
+    prepare(bank, st, g)
+
+
+@_jit
+def apply(bank, st, g, action):
+    """Play ``action`` in slot g; return the reward in seconds (ILLEGAL if not allowed).
+
+    Actions ``0..N-1`` place the current buffer at that candidate, ``N`` leaves it slow.
+    A finished game ignores the action and returns 0.
+    """
+    n_actions = st.cand_off.shape[1]
+    if st.pos[g] >= st.n_order[g]:
+        return 0.0
+    if action < 0 or action > n_actions or (action < n_actions and action >= st.n_cand[g]):
+        return ILLEGAL
+    base = bank.buf_off[st.wid[g]]
+    b = st.order[g, st.pos[g]]
+    reward = 0.0
+    if action < n_actions:
+        reward = st.cand_reward[g]
+        st.offset[g, b] = st.cand_off[g, action]
+        st.placed[g, st.n_placed[g]] = b
+        st.n_placed[g] += 1
+        _apply_fast(bank, st, g, b)
+        st.saved[g] += reward
+    st.remaining[g] -= bank.saving[base + b]
+    st.pos[g] += 1
+    prepare(bank, st, g)
+    return reward
+
+
+@_jit
+def step_batch(bank, st, actions, rewards, done):
+    """Apply one action per slot; fill rewards (seconds) and done flags. Returns the first
+    slot with an illegal action, or -1."""
+    bad = -1
+    for g in range(actions.shape[0]):
+        r = apply(bank, st, g, actions[g])
+        if r == ILLEGAL:
+            if bad < 0:
+                bad = g
+            r = 0.0
+        rewards[g] = r
+        done[g] = st.pos[g] >= st.n_order[g]
+    return bad
+
+
+@_jit
+def msa_action(st, g):
+    """The msa baseline's action: best-fit candidate 0 when it saves time, else slow."""
+    if st.n_cand[g] > 0 and st.cand_reward[g] > 0.0:
+        return 0
+    return st.cand_off.shape[1]
+
+
+@_jit
+def msa_rollout(bank, st, g):
+    """Finish slot g's game with msa's rule; return the total seconds saved."""
+    while st.pos[g] < st.n_order[g]:
+        apply(bank, st, g, msa_action(st, g))
+    return st.saved[g]
+
+
+@_jit
+def copy_slot(st, src, dst):
+    """Copy the whole game state of slot ``src`` into slot ``dst``."""
+    st.wid[dst] = st.wid[src]
+    st.cap[dst] = st.cap[src]
+    st.mem[dst, :] = st.mem[src, :]
+    st.offset[dst, :] = st.offset[src, :]
+    st.order[dst, :] = st.order[src, :]
+    st.n_order[dst] = st.n_order[src]
+    st.pos[dst] = st.pos[src]
+    st.placed[dst, :] = st.placed[src, :]
+    st.n_placed[dst] = st.n_placed[src]
+    st.saved[dst] = st.saved[src]
+    st.remaining[dst] = st.remaining[src]
+    st.cand_off[dst, :] = st.cand_off[src, :]
+    st.cand_gap[dst, :] = st.cand_gap[src, :]
+    st.cand_top[dst, :] = st.cand_top[src, :]
+    st.n_cand[dst] = st.n_cand[src]
+    st.cand_reward[dst] = st.cand_reward[src]
+    st.occupancy[dst, :] = st.occupancy[src, :]
+
+
+@_jit
+def observe_batch(bank, st, window, features, legal):
+    """Write fixed-shape features [G, D] and legal masks [G, N+1] (layout: observation.py)."""
+    n_actions = st.cand_off.shape[1]
+    n_bins = st.occupancy.shape[1]
+    for g in range(features.shape[0]):
+        for k in range(features.shape[1]):
+            features[g, k] = 0.0
+        for a in range(n_actions):
+            legal[g, a] = a < st.n_cand[g]
+        legal[g, n_actions] = True
+        w = st.wid[g]
+        base = bank.buf_off[w]
+        n_instr = bank.inst_off[w + 1] - bank.inst_off[w]
+        time0 = bank.time0[w]
+        cap = st.cap[g]
+        n_order = st.n_order[g]
+        pos = st.pos[g]
+        # Progress.
+        features[g, 8] = pos / n_order if n_order > 0 else 1.0
+        features[g, 9] = st.saved[g] / time0
+        features[g, 10] = st.remaining[g] / time0
+        if pos >= n_order:
+            continue
+        b = st.order[g, pos]
+        sz = bank.size[base + b]
+        s = bank.start[base + b]
+        e = bank.end[base + b]
+        features[g, 0] = sz / cap
+        features[g, 1] = np.sqrt(sz / cap)
+        features[g, 2] = (e - s) / n_instr
+        features[g, 3] = s / n_instr
+        features[g, 4] = e / n_instr
+        features[g, 5] = 100.0 * bank.saving[base + b] / time0
+        features[g, 6] = 100.0 * st.cand_reward[g] / time0
+        if bank.saving[base + b] > 0:
+            features[g, 7] = st.cand_reward[g] / bank.saving[base + b]
+        peak = 0.0
+        for j in range(n_bins):
+            features[g, 12 + j] = st.occupancy[g, j]
+            if st.occupancy[g, j] > peak:
+                peak = st.occupancy[g, j]
+        features[g, 11] = peak
+        k = 12 + n_bins
+        for a in range(n_actions):
+            if a < st.n_cand[g]:
+                features[g, k] = 1.0
+                features[g, k + 1] = st.cand_off[g, a] / cap
+                features[g, k + 2] = st.cand_gap[g, a] / cap
+                features[g, k + 3] = (st.cand_gap[g, a] - sz) / cap
+                features[g, k + 4] = st.cand_top[g, a]
+            k += 5
+        for i in range(window):
+            q = pos + 1 + i
+            if q < n_order:
+                u = st.order[g, q]
+                features[g, k] = 1.0
+                features[g, k + 1] = bank.size[base + u] / cap
+                features[g, k + 2] = (bank.end[base + u] - bank.start[base + u]) / n_instr
+                features[g, k + 3] = 100.0 * bank.saving[base + u] / time0
+                if bank.start[base + u] < e and bank.end[base + u] > s:
+                    features[g, k + 4] = 1.0
+            k += 5
