@@ -206,6 +206,13 @@ def _add_occupancy(st, g, a, z, bin_width, n_bins):
 @_jit
 def reset_slot(bank, st, g, w, cap):
     """Start a new game in slot g: workload w of the bank at capacity ``cap`` bytes."""
+    reset_slot_order(bank, st, g, w, cap, bank.order[bank.order_off[w] : bank.order_off[w + 1]])
+
+
+@_jit
+def reset_slot_order(bank, st, g, w, cap, order):
+    """Like :func:`reset_slot` but presenting the unpinned buffers in ``order`` (local
+    indices); buffers larger than ``cap`` are skipped (slow). Used by order-perturbing search."""
     st.wid[g] = w
     st.cap[g] = cap
     i0 = bank.inst_off[w]
@@ -218,8 +225,8 @@ def reset_slot(bank, st, g, w, cap):
         st.offset[g, b] = NOT_PLACED
     n = 0
     remaining = 0.0
-    for k in range(bank.order_off[w], bank.order_off[w + 1]):
-        b = bank.order[k]
+    for k in range(order.shape[0]):
+        b = order[k]
         if bank.size[base + b] <= cap:
             st.order[g, n] = b
             n += 1
@@ -377,3 +384,38 @@ def observe_batch(bank, st, window, features, legal):
                 if bank.start[base + u] < e and bank.end[base + u] > s:
                     features[g, k + 4] = 1.0
             k += 5
+
+
+@_jit
+def beam_expand(bank, st, beam, scratch, best_slot, best_saved, scores, parents, actions):
+    """Score every legal child of every beam slot by its msa completion.
+
+    Fills ``scores/parents/actions`` for the children and returns their count. The best
+    completion seen is copied into ``best_slot`` when it beats ``best_saved[0]``.
+    """
+    n_actions = st.cand_off.shape[1]
+    k = 0
+    for i in range(beam.shape[0]):
+        g = beam[i]
+        for a in range(n_actions + 1):
+            if a < n_actions and a >= st.n_cand[g]:
+                continue
+            copy_slot(st, g, scratch)
+            apply(bank, st, scratch, a)
+            saved = msa_rollout(bank, st, scratch)
+            scores[k] = saved
+            parents[k] = i
+            actions[k] = a
+            k += 1
+            if saved > best_saved[0]:
+                best_saved[0] = saved
+                copy_slot(st, scratch, best_slot)
+    return k
+
+
+@_jit
+def beam_advance(bank, st, beam, next_beam, parents, actions):
+    """Build the next beam: slot ``next_beam[j]`` = child ``actions[j]`` of ``beam[parents[j]]``."""
+    for j in range(parents.shape[0]):
+        copy_slot(st, beam[parents[j]], next_beam[j])
+        apply(bank, st, next_beam[j], actions[j])

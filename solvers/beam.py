@@ -1,0 +1,54 @@
+"""``beam``: beam search over the game itself, each child scored by its msa completion.
+
+Planning with the exact model and no learning: the strongest yardstick for the agent.
+Every completion it scores is a full solution; the best one seen is returned, so beam is
+never worse than msa.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mallocmuzero.env import kernels
+from mallocmuzero.env.solution import Solution, make_solution
+from mallocmuzero.env.workload import Workload
+from mallocmuzero.solvers.common import Deadline, game_for
+
+
+def solve_beam(
+    workload: Workload, width: int = 16, time_limit: float | None = None, num_offset_actions: int = 8
+) -> Solution:
+    """Beam search of ``width`` states; stops early (keeping the best completion) at the limit."""
+    if width < 1:
+        raise ValueError(f"beam width must be >= 1 (got {width})")
+    deadline = Deadline(time_limit)
+    # Slots: [0, width) current beam, [width, 2 width) next beam, scratch, best.
+    game = game_for(workload, num_slots=2 * width + 2, num_offset_actions=num_offset_actions)
+    bank, state = game.bank.arrays, game.state
+    scratch, best_slot = 2 * width, 2 * width + 1
+    beam = np.array([0], dtype=np.int64)
+    spare = np.arange(width, 2 * width, dtype=np.int64)
+    game.copy_slot(0, best_slot)
+    best_saved = np.array([game.msa_rollout(best_slot)])
+    max_children = width * (num_offset_actions + 1)
+    scores = np.empty(max_children)
+    parents = np.empty(max_children, dtype=np.int64)
+    actions = np.empty(max_children, dtype=np.int64)
+    depth = 0
+    while not game.is_done(int(beam[0])) and not deadline.expired():
+        n = kernels.beam_expand(
+            bank, state, beam, scratch, best_slot, best_saved, scores, parents, actions
+        )
+        # Highest completion first; ties keep the earlier parent and the lower action.
+        keep = np.argsort(-scores[:n], kind="stable")[:width]
+        next_beam = spare[: keep.size]
+        kernels.beam_advance(bank, state, beam, next_beam, parents[keep], actions[keep])
+        spare = np.setdiff1d(np.arange(2 * width), next_beam)[:width]
+        beam = next_beam
+        depth += 1
+    return make_solution(
+        workload,
+        game.offsets(best_slot),
+        f"beam{width}",
+        extra={"width": width, "depth": depth, "wall_time_s": deadline.elapsed()},
+    )

@@ -1,0 +1,34 @@
+"""Helpers shared by the solvers: a one-workload game and a wall-clock budget."""
+
+from __future__ import annotations
+
+import time
+
+from mallocmuzero.env.game import BatchedGame, GameBank
+from mallocmuzero.env.observation import ObservationSpec
+from mallocmuzero.env.workload import Workload
+
+
+def game_for(workload: Workload, num_slots: int = 1, num_offset_actions: int = 8) -> BatchedGame:
+    """A batched game over ``workload`` alone with every slot reset to a fresh game."""
+    spec = ObservationSpec(num_offset_actions=num_offset_actions)
+    game = BatchedGame(GameBank.build([workload]), num_games=num_slots, spec=spec)
+    for slot in range(num_slots):
+        game.reset(slot, 0, workload.capacity)
+    return game
+
+
+class Deadline:
+    """A wall-clock budget in seconds (None: unbounded)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        """Seconds since the budget started."""
+        return time.monotonic() - self.started
+
+    def expired(self) -> bool:
+        """Whether the budget is spent."""
+        return self.seconds is not None and self.elapsed() >= self.seconds
