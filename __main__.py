@@ -1,0 +1,3 @@
+from mallocmuzero.cli import main
+import sys
+sys.exit(main())
