@@ -1,3 +1,5 @@
-from mallocmuzero.cli import main
 import sys
+
+from mallocmuzero.cli import main
+
 sys.exit(main())

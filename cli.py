@@ -58,7 +58,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
     line = (
         f"{workload.name}: {args.solver} time {solution.estimated_time_s:.6g} s "
         f"(all-slow {solution.all_slow_time_s:.6g} s, speed-up {speedup:.4f}x), "
-        f"{int((solution.offsets >= 0).sum())} buffers in fast memory of {_fmt_bytes(workload.capacity)}"
+        f"{int((solution.offsets >= 0).sum())} buffers in fast memory "
+        f"of {_fmt_bytes(workload.capacity)}"
     )
     if solution.optimal is not None:
         line += f", optimal={solution.optimal}, bound {solution.bound_time_s:.6g} s"
@@ -175,11 +176,22 @@ def cmd_workloads_list(args: argparse.Namespace) -> int:
     """List the workload files of a folder."""
     folder = Path(args.folder)
     if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder (build the suite with 'mallocmuzero workloads build')")
+        raise UserError(
+            f"{folder}: no such folder (build the suite with 'mallocmuzero workloads build')"
+        )
     paths = sorted(folder.glob("*.json"))
     if not paths:
         raise UserError(f"{folder}: no workload files (*.json)")
-    header = ["name", "split", "buffers", "unpinned", "instrs", "placeable peak", "capacity", "all-slow s"]
+    header = [
+        "name",
+        "split",
+        "buffers",
+        "unpinned",
+        "instrs",
+        "placeable peak",
+        "capacity",
+        "all-slow s",
+    ]
     _print_table(header, [_summary_row(p) for p in paths])
     return 0
 
@@ -196,13 +208,22 @@ def cmd_workloads_show(args: argparse.Namespace) -> int:
     hw = w.hardware
     print(f"workload        {w.name}")
     print(f"instructions    {w.num_instructions} ({int((w.repeat > 1).sum())} in loops)")
-    print(f"buffers         {w.num_buffers} ({int(w.pinned.sum())} pinned, {order.size} presented at this capacity)")
+    print(
+        f"buffers         {w.num_buffers} ({int(w.pinned.sum())} pinned, "
+        f"{order.size} presented at this capacity)"
+    )
     print(f"sizes           {_fmt_bytes(w.size.min())} .. {_fmt_bytes(w.size.max())}")
     print(f"placeable peak  {_fmt_bytes(placeable_peak(w))}")
     print(f"capacity        {_fmt_bytes(w.capacity)}")
-    print(f"hardware        {hw.peak_flops:.3g} FLOP/s, slow {hw.slow_bandwidth:.3g} B/s, fast {hw.fast_bandwidth:.3g} B/s")
+    print(
+        f"hardware        {hw.peak_flops:.3g} FLOP/s, slow {hw.slow_bandwidth:.3g} B/s, "
+        f"fast {hw.fast_bandwidth:.3g} B/s"
+    )
     print(f"all-slow time   {msa.all_slow_time_s:.6g} s")
-    print(f"msa time        {msa.estimated_time_s:.6g} s (speed-up {msa.all_slow_time_s / msa.estimated_time_s:.4f}x)")
+    print(
+        f"msa time        {msa.estimated_time_s:.6g} s "
+        f"(speed-up {msa.all_slow_time_s / msa.estimated_time_s:.4f}x)"
+    )
     return 0
 
 
@@ -235,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     workloads = sub.add_parser("workloads", help="build, import, list and show workloads")
     wsub = workloads.add_subparsers(dest="workloads_command", required=True)
     build = wsub.add_parser("build", help="compile the built-in suite of JAX programs")
-    build.add_argument("--out", default="workloads/builtin", help="folder (default workloads/builtin)")
+    build.add_argument(
+        "--out", default="workloads/builtin", help="folder (default workloads/builtin)"
+    )
     build.add_argument("--only", nargs="*", help="build only these programs")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=cmd_workloads_build)

@@ -180,8 +180,10 @@ class BatchedGame:
         return self._features.copy(), self._legal.copy()
 
     def step(self, actions: np.ndarray, observe: bool = True) -> StepOutput:
-        """Play one action per slot. Raises ValueError on an illegal action (nothing moves
-        for the slots after it is reported, so callers must mask)."""
+        """Play one action per slot and return rewards, done flags and next observations.
+
+        Raises ValueError on an illegal action (the legal mask must be applied first).
+        """
         actions = np.ascontiguousarray(actions, dtype=np.int64)
         if actions.shape != (self.num_games,):
             raise ValueError(f"expected {self.num_games} actions, got shape {actions.shape}")

@@ -211,8 +211,11 @@ def reset_slot(bank, st, g, w, cap):
 
 @_jit
 def reset_slot_order(bank, st, g, w, cap, order):
-    """Like :func:`reset_slot` but presenting the unpinned buffers in ``order`` (local
-    indices); buffers larger than ``cap`` are skipped (slow). Used by order-perturbing search."""
+    """Like :func:`reset_slot`, presenting the unpinned buffers in a given order.
+
+    ``order`` holds local buffer indices; buffers larger than ``cap`` are skipped (slow).
+    Used by order-perturbing search.
+    """
     st.wid[g] = w
     st.cap[g] = cap
     i0 = bank.inst_off[w]
@@ -269,8 +272,10 @@ def apply(bank, st, g, action):
 
 @_jit
 def step_batch(bank, st, actions, rewards, done):
-    """Apply one action per slot; fill rewards (seconds) and done flags. Returns the first
-    slot with an illegal action, or -1."""
+    """Apply one action per slot; fill rewards (seconds) and done flags.
+
+    Returns the first slot with an illegal action, or -1.
+    """
     bad = -1
     for g in range(actions.shape[0]):
         r = apply(bank, st, g, actions[g])

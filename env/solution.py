@@ -124,7 +124,7 @@ def solution_from_dict(data: Any, workload: Workload, source: str) -> Solution:
         seen[b] = True
         if off is not None:
             if isinstance(off, bool) or not isinstance(off, int):
-                raise SolutionError(where(source, field, f"offset must be an integer or null"))
+                raise SolutionError(where(source, field, "offset must be an integer or null"))
             offsets[b] = off
     if not seen.all():
         missing = workload.buffer_ids[~seen][:5].tolist()
@@ -160,7 +160,10 @@ def validation_errors(workload: Workload, offsets: np.ndarray, capacity: int) ->
     for b in order:
         active = [a for a in active if workload.end[a] > workload.start[b]]
         for a in active:
-            if offsets[a] < offsets[b] + workload.size[b] and offsets[b] < offsets[a] + workload.size[a]:
+            if (
+                offsets[a] < offsets[b] + workload.size[b]
+                and offsets[b] < offsets[a] + workload.size[a]
+            ):
                 errors.append(
                     f"buffers {ids[a]} and {ids[b]} overlap in time and in memory "
                     f"([{offsets[a]}, {offsets[a] + workload.size[a]}) vs "

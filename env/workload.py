@@ -177,7 +177,7 @@ def build_workload(
             )
         is_pinned = buf.get("pinned", False)
         if not isinstance(is_pinned, bool):
-            raise WorkloadError(where(src, f"{field}.pinned", f"must be true or false"))
+            raise WorkloadError(where(src, f"{field}.pinned", "must be true or false"))
         label = buf.get("name")
         if label is not None and not isinstance(label, str):
             raise WorkloadError(where(src, f"{field}.name", "must be a string"))

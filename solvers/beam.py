@@ -16,7 +16,10 @@ from mallocmuzero.solvers.common import Deadline, game_for
 
 
 def solve_beam(
-    workload: Workload, width: int = 16, time_limit: float | None = None, num_offset_actions: int = 8
+    workload: Workload,
+    width: int = 16,
+    time_limit: float | None = None,
+    num_offset_actions: int = 8,
 ) -> Solution:
     """Beam search of ``width`` states; stops early (keeping the best completion) at the limit."""
     if width < 1:

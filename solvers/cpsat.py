@@ -61,8 +61,9 @@ def solve_cpsat(
     for b, t, d in zip(buf, t_of, delta):
         if is_placeable[b] and mem0[t] > compute[t]:
             savings_of.setdefault(int(t), []).append((int(b), float(d)))
-    constant = float(sum(workload.repeat[t] * slow_time[t] for t in range(len(slow_time))
-                         if t not in savings_of))
+    constant = float(
+        sum(workload.repeat[t] * slow_time[t] for t in range(len(slow_time)) if t not in savings_of)
+    )
     objective = []
     for t, terms in savings_of.items():
         lower = int(np.floor(compute[t] / unit))
@@ -83,7 +84,11 @@ def solve_cpsat(
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         # The hint is always feasible, so this only happens when the limit is tiny.
         return make_solution(
-            workload, hint.offsets, "cpsat", optimal=False, extra={"status": solver.StatusName(status)}
+            workload,
+            hint.offsets,
+            "cpsat",
+            optimal=False,
+            extra={"status": solver.StatusName(status)},
         )
     offsets = np.full(workload.num_buffers, -1, dtype=np.int64)
     for b in placeable:

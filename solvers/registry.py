@@ -22,7 +22,9 @@ SOLVERS: dict[str, Callable[[Workload, float | None, int, int], Solution]] = {
     "all-slow": lambda w, limit, seed, width: solve_all_slow(w),
     "first-fit": lambda w, limit, seed, width: solve_first_fit(w),
     "msa": lambda w, limit, seed, width: solve_msa(w),
-    "restarts": lambda w, limit, seed, width: solve_restarts(w, time_limit=limit or 10.0, seed=seed),
+    "restarts": lambda w, limit, seed, width: solve_restarts(
+        w, time_limit=limit or 10.0, seed=seed
+    ),
     "beam": lambda w, limit, seed, width: solve_beam(w, width=width, time_limit=limit),
     "cpsat": _cpsat,
 }

@@ -168,7 +168,9 @@ def parse_module(text: str, source: str = "HLO") -> Module:
         try:
             computations[current].append(_parse_instruction(line, current))
         except (ValueError, IndexError) as exc:
-            raise WorkloadError(where(source, f"line {lineno}", f"bad HLO instruction: {exc}")) from None
+            raise WorkloadError(
+                where(source, f"line {lineno}", f"bad HLO instruction: {exc}")
+            ) from None
     if entry is None:
         raise WorkloadError(where(source, None, "no ENTRY computation in the HLO text"))
     return Module(name=name, computations=computations, entry=entry)
@@ -273,7 +275,9 @@ class FlopCounter:
             return float(out), 0.0
         if op == "dot":
             lhs = self._operand_shape(instr, 0)
-            contracted = math.prod(lhs.dims[d] for d in _dims_list(_attr(instr.attrs, "lhs_contracting_dims")))
+            contracted = math.prod(
+                lhs.dims[d] for d in _dims_list(_attr(instr.attrs, "lhs_contracting_dims"))
+            )
             return 2.0 * out * contracted, 0.0
         if op == "convolution":
             return 2.0 * self._convolution_fmas(instr), 0.0
@@ -354,7 +358,11 @@ def _fused_parameter_bytes(module: Module, fusion: Instruction, k: int, full: fl
         return full
     instrs = module.computations.get(sub[0], [])
     param = next(
-        (i for i in instrs if i.opcode == "parameter" and re.match(rf"\s*{k}\s*$", _param_number(i))),
+        (
+            i
+            for i in instrs
+            if i.opcode == "parameter" and re.match(rf"\s*{k}\s*$", _param_number(i))
+        ),
         None,
     )
     if param is None:
@@ -362,7 +370,9 @@ def _fused_parameter_bytes(module: Module, fusion: Instruction, k: int, full: fl
     users = [i for i in instrs if param.name in i.operands]
     if users and all(u.opcode in _SLICING and u.operands[0] == param.name for u in users):
         return float(sum(u.shape.bytes for u in users))
-    if users and all(u.opcode == "dynamic-update-slice" and u.operands[0] == param.name for u in users):
+    if users and all(
+        u.opcode == "dynamic-update-slice" and u.operands[0] == param.name for u in users
+    ):
         return 0.0  # updated in place: only the update is written
     return full
 
@@ -371,7 +381,9 @@ def _param_number(instr: Instruction) -> str:
     return instr.attrs  # for a parameter, _parse_instruction keeps its number K in attrs
 
 
-def operand_bytes(module: Module, by_name: dict[str, Instruction], instr: Instruction, k: int) -> float:
+def operand_bytes(
+    module: Module, by_name: dict[str, Instruction], instr: Instruction, k: int
+) -> float:
     """Bytes ``instr`` reads of its operand ``k`` (XLA's rules for slicing and in-place ops)."""
     operand = by_name.get(instr.operands[k])
     if operand is None:
@@ -393,14 +405,20 @@ def output_bytes(module: Module, by_name: dict[str, Instruction], instr: Instruc
         return float(by_name[instr.operands[1]].shape.bytes)
     if instr.opcode == "fusion":
         sub = called_computations(instr)
-        root = next((i for i in module.computations.get(sub[0], []) if i.is_root), None) if sub else None
+        root = (
+            next((i for i in module.computations.get(sub[0], []) if i.is_root), None)
+            if sub
+            else None
+        )
         if root is not None and root.opcode == "dynamic-update-slice":
             inner = {i.name: i for i in module.computations[sub[0]]}
             return float(inner[root.operands[1]].shape.bytes)
     return float(instr.shape.bytes)
 
 
-def operand_and_output_bytes(module: Module, by_name: dict[str, Instruction], instr: Instruction) -> float:
+def operand_and_output_bytes(
+    module: Module, by_name: dict[str, Instruction], instr: Instruction
+) -> float:
     """Bytes an instruction reads plus writes, as HloCostAnalysis counts them (0 if free).
 
     ``by_name`` is :meth:`Module.instruction_index` of ``module``.

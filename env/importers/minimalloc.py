@@ -43,7 +43,13 @@ def import_minimalloc_csv(
         name=path.stem,
         instructions=[{"flops": 0.0, "accesses": a} for a in accesses],
         buffers=[
-            {"id": b["id"], "size": b["size"], "start": b["lower"], "end": b["upper"], "pinned": False}
+            {
+                "id": b["id"],
+                "size": b["size"],
+                "start": b["lower"],
+                "end": b["upper"],
+                "pinned": False,
+            }
             for b in buffers
         ],
         hardware=hardware,

@@ -76,7 +76,9 @@ def parse_buffer_assignment(text: str, source: str) -> BufferAssignment:
     """Parse a buffer-assignment text file; raises WorkloadError when a section is missing."""
     if "HloLiveRange" not in text or "allocation 0:" not in text:
         raise WorkloadError(
-            where(source, None, "not an XLA buffer-assignment dump (no allocations or HloLiveRange)")
+            where(
+                source, None, "not an XLA buffer-assignment dump (no allocations or HloLiveRange)"
+            )
         )
     values: dict[int, Value] = {}
     kinds: dict[int, str] = {}
@@ -147,9 +149,7 @@ def find_module_files(folder: Path, module: str | None = None) -> tuple[Path, Pa
         candidates = [c for c in candidates if module in c.name]
     if not candidates:
         what = f"matching {module!r}" if module else "at all"
-        raise WorkloadError(
-            where(str(folder), None, f"no *{BUFFER_ASSIGNMENT_SUFFIX} file {what}")
-        )
+        raise WorkloadError(where(str(folder), None, f"no *{BUFFER_ASSIGNMENT_SUFFIX} file {what}"))
     best = max(candidates, key=lambda p: p.stat().st_size)
     hlo = best.with_name(best.name.replace(BUFFER_ASSIGNMENT_SUFFIX, HLO_SUFFIX))
     if not hlo.is_file():
@@ -177,8 +177,12 @@ def import_xla_dump(
     ba_path, hlo_path = find_module_files(Path(folder), module)
     assignment = parse_buffer_assignment(_read(ba_path), str(ba_path))
     hlo = hlo_text.parse_module(_read(hlo_path), str(hlo_path))
-    workload_name = name or re.sub(r"^module_\d+\.", "", ba_path.name.replace(BUFFER_ASSIGNMENT_SUFFIX, ""))
-    return workload_from_parts(assignment, hlo, workload_name, hardware, capacity, capacity_fraction)
+    workload_name = name or re.sub(
+        r"^module_\d+\.", "", ba_path.name.replace(BUFFER_ASSIGNMENT_SUFFIX, "")
+    )
+    return workload_from_parts(
+        assignment, hlo, workload_name, hardware, capacity, capacity_fraction
+    )
 
 
 def computation_repeats(module: hlo_text.Module) -> dict[str, float]:
@@ -240,8 +244,8 @@ def workload_from_parts(
         by_allocation.setdefault(item[0].allocation, []).append(item)
     for items in by_allocation.values():
         items.sort(key=lambda it: it[1])
-        for i, (a, sa, ea) in enumerate(items):
-            for b, sb, eb in items[i + 1 :]:
+        for i, (a, _, ea) in enumerate(items):
+            for b, sb, _ in items[i + 1 :]:
                 if sb >= ea:  # half-open: b starts after a's last instruction
                     break
                 if a.offset < b.offset + b.size and b.offset < a.offset + a.size:
@@ -253,7 +257,7 @@ def workload_from_parts(
     entry_root = next(i.name for i in module.computations[module.entry] if i.is_root)
     buffers = []
     buffer_of_value: dict[int, int] = {}
-    for bid, (root, items) in enumerate(sorted(groups.items())):
+    for bid, (_, items) in enumerate(sorted(groups.items())):
         lo = min(v.offset for v, _, _ in items)
         hi = max(v.offset + v.size for v, _, _ in items)
         start = min(s for _, s, _ in items)
@@ -261,17 +265,27 @@ def workload_from_parts(
         pinned = False
         for v, _, e in items:
             kind = assignment.allocation_kinds.get(v.allocation, "")
-            is_param = "parameter" in kind and by_name.get(v.defining) is not None and (
-                by_name[v.defining].opcode == "parameter"
-                and by_name[v.defining].computation == module.entry
+            is_param = (
+                "parameter" in kind
+                and by_name.get(v.defining) is not None
+                and (
+                    by_name[v.defining].opcode == "parameter"
+                    and by_name[v.defining].computation == module.entry
+                )
             )
             live_out = ("maybe-live-out" in kind or "output shape" in kind) and e == num_t
             pinned = pinned or is_param or live_out or v.defining == entry_root
         for v, _, _ in items:
             buffer_of_value[v.id] = bid
         buffers.append(
-            {"id": bid, "size": max(1, hi - lo), "start": start, "end": end,
-             "pinned": pinned, "name": items[0][0].name}  # fmt: skip
+            {
+                "id": bid,
+                "size": max(1, hi - lo),
+                "start": start,
+                "end": end,
+                "pinned": pinned,
+                "name": items[0][0].name,
+            }  # fmt: skip
         )
 
     # Accesses: reads of used values, writes of defined values.

@@ -1,0 +1,36 @@
+"""Shared fixtures: random and real workloads, the shared/ folder beside the checkout."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SHARED_HLO = SHARED / "workloads" / "hlo"
+sys.path.insert(0, str(Path(__file__).parent))  # for tests/reference.py
+
+
+@pytest.fixture(scope="session")
+def real_workloads():
+    """A few real programs from the built-in suite, compiled once per session."""
+    from mallocmuzero.env import suite
+
+    return {
+        name: suite.build_program(suite.program(name))
+        for name in ("mlp_train", "transformer_block", "rnn_scan_train", "strassen_512")
+    }
+
+
+def shared_hlo(name: str) -> Path:
+    """Path of a third-party HLO module in ../shared, or skip with the reason."""
+    path = SHARED_HLO / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (../shared is not beside this checkout)")
+    return path

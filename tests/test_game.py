@@ -1,0 +1,166 @@
+"""Property tests of the batched game against the specification and the cost model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mallocmuzero.env import cost_model
+from mallocmuzero.env.game import BatchedGame, GameBank
+from mallocmuzero.env.observation import ObservationSpec
+from mallocmuzero.env.random_workload import random_workload
+from mallocmuzero.env.solution import validation_errors
+
+from reference import reference_candidates
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def play_random(workload, seed, n_actions=8, slow_bias=0.2):
+    """Play one game with random legal actions, checking every mask on the way."""
+    rng = np.random.default_rng(seed)
+    spec = ObservationSpec(num_offset_actions=n_actions)
+    game = BatchedGame(GameBank.build([workload]), 1, spec=spec)
+    game.reset(0, 0, workload.capacity)
+    total = 0.0
+    offsets: dict[int, int] = {}
+    while not game.is_done(0):
+        features, legal = game.observe()
+        b = game.current_buffer(0)
+        expected = reference_candidates(
+            workload.size, workload.start, workload.end, offsets, b, workload.capacity, n_actions
+        )
+        assert game.candidate_offsets(0).tolist() == expected
+        assert legal[0].tolist() == [i < len(expected) for i in range(n_actions)] + [True]
+        assert np.isfinite(features).all()
+        choices = np.flatnonzero(legal[0])
+        action = n_actions if rng.random() < slow_bias else int(rng.choice(choices))
+        out = game.step(np.array([action]))
+        if action < n_actions:
+            offsets[b] = expected[action]
+        total += out.reward_seconds[0]
+    return game, total, offsets
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), n_buffers=st.integers(1, 40), frac=st.floats(0.02, 0.8))
+def test_random_legal_play_is_valid_and_rewards_sum_to_saving(seed, n_buffers, frac):
+    workload = random_workload(
+        seed, num_buffers=n_buffers, num_instructions=30, capacity_fraction=frac
+    )
+    game, total, offsets = play_random(workload, seed)
+    final = game.offsets(0)
+    assert validation_errors(workload, final, workload.capacity) == []
+    assert {int(b): int(o) for b, o in enumerate(final) if o >= 0} == offsets
+    saving = cost_model.total_time(workload) - cost_model.total_time(workload, final >= 0)
+    assert total == pytest.approx(saving, rel=1e-9, abs=1e-18)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), n_actions=st.sampled_from([1, 2, 3, 8, 16]))
+def test_masks_match_spec_for_any_action_count(seed, n_actions):
+    workload = random_workload(seed, num_buffers=25, num_instructions=20, capacity_fraction=0.5)
+    play_random(workload, seed, n_actions=n_actions, slow_bias=0.0)
+
+
+def test_real_workloads_random_play(real_workloads):
+    for workload in real_workloads.values():
+        for seed in range(3):
+            small = workload.with_capacity(max(1, workload.capacity // (1 + seed)))
+            game, total, _ = play_random(small, seed)
+            final = game.offsets(0)
+            assert validation_errors(small, final, small.capacity) == []
+            saving = cost_model.total_time(small) - cost_model.total_time(small, final >= 0)
+            assert total == pytest.approx(saving, rel=1e-9)
+
+
+def test_game_order_follows_msa_key():
+    workload = random_workload(7, num_buffers=60, num_instructions=50)
+    order = cost_model.game_order(workload)
+    key = cost_model.memory_boundedness(workload)
+    assert not workload.pinned[order].any()
+    assert (workload.size[order] <= workload.capacity).all()
+    for a, b in zip(order, order[1:]):
+        ka, kb = key[a], key[b]
+        assert ka > kb or (
+            ka == kb
+            and (workload.size[a], workload.end[a] - workload.start[a], -workload.buffer_ids[a])
+            >= (workload.size[b], workload.end[b] - workload.start[b], -workload.buffer_ids[b])
+        )
+    # Every unpinned buffer that fits is presented exactly once.
+    fits = np.flatnonzero(~workload.pinned & (workload.size <= workload.capacity))
+    assert sorted(order.tolist()) == fits.tolist()
+
+
+def test_batch_of_mixed_workloads_equals_single_games():
+    workloads = [random_workload(s, num_buffers=30, num_instructions=25) for s in range(3)]
+    bank = GameBank.build(workloads)
+    game = BatchedGame(bank, 6)
+    caps = [w.capacity for w in workloads] * 2
+    caps[3] //= 2
+    game.reset_all([0, 1, 2, 0, 1, 2], caps)
+    rng = np.random.default_rng(0)
+    actions_log = []
+    while not all(game.is_done(g) for g in range(6)):
+        _, legal = game.observe()
+        actions = np.array([rng.choice(np.flatnonzero(legal[g])) for g in range(6)])
+        actions_log.append(actions)
+        game.step(actions)
+    for g in range(6):
+        single = BatchedGame(GameBank.build([workloads[g % 3]]), 1)
+        single.reset(0, 0, caps[g])
+        for actions in actions_log:
+            if single.is_done(0):
+                break
+            single.step(actions[g : g + 1])
+        assert np.array_equal(single.offsets(0), game.offsets(g))
+        assert single.saved_seconds(0) == pytest.approx(game.saved_seconds(g))
+
+
+def test_illegal_action_raises():
+    workload = random_workload(1, num_buffers=10, num_instructions=10, capacity_fraction=0.01)
+    game = BatchedGame(GameBank.build([workload]), 1)
+    game.reset(0, 0, 1)  # one byte of fast memory: nothing fits, nothing presented
+    assert game.is_done(0)
+    game.reset(0, 0, int(workload.size.max()))
+    n_legal = len(game.legal_actions(0)) - 1
+    with pytest.raises(ValueError, match="illegal action"):
+        game.step(np.array([n_legal if n_legal < 8 else 9]))
+
+
+def test_sampler_resets_finished_games_and_reports_returns():
+    workloads = [random_workload(s, num_buffers=8, num_instructions=10) for s in range(2)]
+    bank = GameBank.build(workloads)
+
+    def sampler(rng):
+        w = int(rng.integers(2))
+        return w, workloads[w].capacity
+
+    game = BatchedGame(bank, 4, sampler=sampler, seed=1)
+    finished = 0
+    for _ in range(60):
+        _, legal = game.observe()
+        out = game.step(np.where(legal[:, 0], 0, 8))
+        finished += int(out.done.sum())
+        assert (out.episode_return[~out.done] == 0).all()
+        assert (out.episode_return[out.done] >= 0).all()
+        assert not any(game.is_done(g) for g in range(4))
+    assert finished > 4
+
+
+def test_observation_shape_and_layout():
+    workload = random_workload(3, num_buffers=20, num_instructions=20)
+    spec = ObservationSpec(num_offset_actions=4, occupancy_bins=8, window=3)
+    game = BatchedGame(GameBank.build([workload]), 2, spec=spec)
+    game.reset_all([0, 0], [workload.capacity] * 2)
+    features, legal = game.observe()
+    assert features.shape == (2, spec.size) and features.dtype == np.float32
+    assert legal.shape == (2, spec.num_actions)
+    b = game.current_buffer(0)
+    assert features[0, 0] == pytest.approx(workload.size[b] / workload.capacity, rel=1e-6)
+    # Candidate block: legal flags equal the mask.
+    block = 12 + spec.occupancy_bins
+    flags = features[0, block : block + 5 * spec.num_offset_actions : 5]
+    assert flags.tolist() == legal[0, :-1].astype(np.float32).tolist()

@@ -1,0 +1,97 @@
+"""Baselines: validity, the spec's guarantees between them, and the exact solver."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mallocmuzero.env import cost_model
+from mallocmuzero.env.game import BatchedGame, GameBank
+from mallocmuzero.env.random_workload import random_workload
+from mallocmuzero.env.solution import validation_errors
+from mallocmuzero.solvers.beam import solve_beam
+from mallocmuzero.solvers.cpsat import solve_cpsat
+from mallocmuzero.solvers.greedy import solve_all_slow, solve_first_fit, solve_msa
+from mallocmuzero.solvers.restarts import solve_restarts
+
+REL = 1e-9
+
+
+def assert_valid(workload, solution):
+    assert validation_errors(workload, solution.offsets, workload.capacity) == []
+    assert solution.estimated_time_s == pytest.approx(
+        cost_model.total_time(workload, solution.offsets >= 0), rel=1e-12
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 30), frac=st.floats(0.05, 0.7))
+def test_msa_and_cpsat_validate_and_cpsat_beats_msa_when_optimal(seed, n, frac):
+    workload = random_workload(seed, num_buffers=n, num_instructions=20, capacity_fraction=frac)
+    msa = solve_msa(workload)
+    exact = solve_cpsat(workload, time_limit=10)
+    assert_valid(workload, msa)
+    assert_valid(workload, exact)
+    if exact.optimal:
+        assert exact.estimated_time_s <= msa.estimated_time_s * (1 + REL)
+        assert exact.bound_time_s == pytest.approx(exact.estimated_time_s, rel=1e-6)
+    assert exact.bound_time_s <= exact.estimated_time_s
+
+
+def test_msa_is_action_zero_when_it_saves():
+    """msa through the API equals the kernel rollout, and only uses actions 0 and slow."""
+    workload = random_workload(11, num_buffers=50, num_instructions=40)
+    game = BatchedGame(GameBank.build([workload]), 1)
+    game.reset(0, 0, workload.capacity)
+    actions = set()
+    while not game.is_done(0):
+        a = game.msa_action(0)
+        actions.add(a)
+        if a == 0:
+            assert game.state.cand_reward[0] > 0
+        game.step(np.array([a]))
+    assert actions <= {0, 8}
+    assert np.array_equal(game.offsets(0), solve_msa(workload).offsets)
+    game.reset(0, 0, workload.capacity)
+    assert game.msa_rollout(0) == pytest.approx(
+        cost_model.total_time(workload) - solve_msa(workload).estimated_time_s, rel=1e-9
+    )
+
+
+def test_search_baselines_never_worse_than_msa():
+    for seed in range(4):
+        workload = random_workload(seed, num_buffers=40, num_instructions=30, capacity_fraction=0.2)
+        msa = solve_msa(workload)
+        for solution in (
+            solve_restarts(workload, time_limit=None, tries=30, seed=seed),
+            solve_beam(workload, width=4),
+            solve_first_fit(workload),
+            solve_all_slow(workload),
+        ):
+            assert_valid(workload, solution)
+            if solution.solver in ("restarts", "beam4"):
+                assert solution.estimated_time_s <= msa.estimated_time_s * (1 + REL)
+
+
+def test_beam_width_one_recovers_something_on_real_programs(real_workloads):
+    """Beam with the exact model should not lose to msa and often wins at tight capacity."""
+    wins = 0
+    for workload in real_workloads.values():
+        tight = workload.with_capacity(max(1, workload.capacity // 3))
+        msa = solve_msa(tight)
+        beam = solve_beam(tight, width=4)
+        assert_valid(tight, beam)
+        assert beam.estimated_time_s <= msa.estimated_time_s * (1 + REL)
+        wins += beam.estimated_time_s < msa.estimated_time_s * (1 - 1e-6)
+    assert wins >= 1
+
+
+def test_cpsat_on_a_real_program_is_optimal_and_beats_msa(real_workloads):
+    workload = real_workloads["mlp_train"]
+    msa = solve_msa(workload)
+    exact = solve_cpsat(workload, time_limit=60)
+    assert_valid(workload, exact)
+    assert exact.optimal
+    assert exact.estimated_time_s <= msa.estimated_time_s * (1 + REL)
