@@ -37,8 +37,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-workloads: install
+workloads: workloads/builtin/.built
+
+workloads/builtin/.built: $(STAMP) env/suite.py env/importers/xla_dump.py env/importers/hlo_text.py
 	$(VENV)/bin/mallocmuzero workloads build --out workloads/builtin
+	@touch $@
 
 bench: install workloads
 	$(PY) -m mallocmuzero.benchmarks.run_all --workloads workloads/builtin --out BENCHMARKS.md

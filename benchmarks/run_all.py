@@ -54,9 +54,9 @@ def quality_markdown(cases: list[baseline_quality.Case], budgets: dict[str, floa
         "- Mean share of msa's headroom recovered, over the cases with headroom: "
         + ", ".join(f"{k} {np.mean(v):.0%}" for k, v in recovered.items() if v)
         + ".",
-        f"- Budgets: restarts {budgets['restarts_s']:g} s, beam up to {budgets['beam_limit_s']:g} s "
-        f"(the best completion so far is kept at the limit), cpsat {budgets['cpsat_limit_s']:g} s "
-        "on 2 workers.",
+        f"- Budgets: restarts {budgets['restarts_s']:g} s, "
+        f"beam up to {budgets['beam_limit_s']:g} s (the best completion so far is kept at "
+        f"the limit), cpsat {budgets['cpsat_limit_s']:g} s on 2 workers.",
         "- Mean wall time per case: "
         + ", ".join(
             f"{k} {np.mean([c.seconds[k] for c in cases]):.1f} s"
@@ -88,8 +88,8 @@ def main() -> None:
     print(f"[bench] game throughput over {len(workloads)} workloads ...", flush=True)
     tp = game_throughput.run(workloads, seconds=args.throughput_seconds)
     print(
-        f"  batched {tp['batched_steps_per_s']:,.0f} steps/s, single {tp['single_steps_per_s']:,.0f}"
-        f" steps/s, ratio {tp['ratio']:.1f}x",
+        f"  batched {tp['batched_steps_per_s']:,.0f} steps/s, "
+        f"single {tp['single_steps_per_s']:,.0f} steps/s, ratio {tp['ratio']:.1f}x",
         flush=True,
     )
     print("[bench] baseline quality ...", flush=True)
