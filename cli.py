@@ -92,6 +92,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """Draw the memory map of any solution file as a PNG."""
+    from mallocmuzero.env.render import render_memory_map
+    from mallocmuzero.env.solution import load_solution, validation_errors
+    from mallocmuzero.env.workload import load_workload
+
+    workload = load_workload(args.workload)
+    solution = load_solution(args.solution, workload)
+    errors = validation_errors(workload, solution.offsets, solution.capacity)
+    if errors:
+        raise UserError(f"{args.solution}: invalid solution, not drawn: {errors[0]}")
+    render_memory_map(workload.with_capacity(solution.capacity), solution, args.png)
+    print(f"wrote {args.png}")
+    return 0
+
+
 def cmd_workloads_build(args: argparse.Namespace) -> int:
     """Compile the built-in suite into workload files."""
     from mallocmuzero.env import suite
@@ -252,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("workload")
     validate.add_argument("solution")
     validate.set_defaults(func=cmd_validate)
+
+    render = sub.add_parser("render", help="draw the memory map of a solution as a PNG")
+    render.add_argument("workload")
+    render.add_argument("solution")
+    render.add_argument("--png", required=True, help="PNG file to write")
+    render.set_defaults(func=cmd_render)
 
     workloads = sub.add_parser("workloads", help="build, import, list and show workloads")
     wsub = workloads.add_subparsers(dest="workloads_command", required=True)

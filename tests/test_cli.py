@@ -52,6 +52,9 @@ def test_solve_then_validate(built, tmp_path, capsys, solver):
     capsys.readouterr()
     assert main(["validate", str(workload), str(sol)]) == 0
     assert "valid: time" in capsys.readouterr().out
+    again = tmp_path / "again.png"
+    assert main(["render", str(workload), str(sol), "--png", str(again)]) == 0
+    assert again.read_bytes() == png.read_bytes()
     if solver == "cpsat":
         assert "optimal" in data and "bound_time_s" in data
 
