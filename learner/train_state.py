@@ -1,0 +1,103 @@
+"""Learner state and the jitted train step (optax AdamW, warm-up then cosine decay, clipping).
+
+The target network (used for value bootstraps) is refreshed every
+``target_update_interval`` steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mallocmuzero.agent.networks import NetworkConfig, init_params
+from mallocmuzero.learner.loss import muzero_loss
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """Optimizer settings."""
+
+    learning_rate: float = 3e-4
+    warmup_steps: int = 200
+    decay_steps: int = 100_000
+    weight_decay: float = 1e-4
+    max_grad_norm: float = 5.0
+    value_weight: float = 0.25
+    target_update_interval: int = 100
+
+
+class TrainState(NamedTuple):
+    """Everything the learner checkpoints: parameters, target, optimizer, RNG, step."""
+
+    params: Any
+    target_params: Any
+    opt_state: Any
+    rng: jnp.ndarray
+    step: jnp.ndarray
+
+
+def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
+    """AdamW with linear warm-up, cosine decay and global-norm clipping."""
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0,
+        config.learning_rate,
+        config.warmup_steps,
+        config.decay_steps,
+        config.learning_rate * 0.1,
+    )
+    return optax.chain(
+        optax.clip_by_global_norm(config.max_grad_norm),
+        optax.adamw(schedule, weight_decay=config.weight_decay),
+    )
+
+
+def init_train_state(
+    net_config: NetworkConfig, opt_config: OptimizerConfig, observation_size: int, seed: int = 0
+) -> TrainState:
+    """A fresh learner state."""
+    params = init_params(net_config, observation_size, seed)
+    opt_state = make_optimizer(opt_config).init(params)
+    return TrainState(params, params, opt_state, jax.random.PRNGKey(seed), jnp.zeros((), jnp.int32))
+
+
+def make_train_step(net_config: NetworkConfig, opt_config: OptimizerConfig):
+    """Build ``train_step(state, batch) -> (state, metrics, priorities)``, jitted."""
+    optimizer = make_optimizer(opt_config)
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0,
+        opt_config.learning_rate,
+        opt_config.warmup_steps,
+        opt_config.decay_steps,
+        opt_config.learning_rate * 0.1,
+    )
+    loss_fn = functools.partial(
+        muzero_loss, config=net_config, value_weight=opt_config.value_weight
+    )
+
+    @jax.jit
+    def train_step(state: TrainState, batch):
+        (_, out), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        step = state.step + 1
+        refresh = step % opt_config.target_update_interval == 0
+        target = jax.tree_util.tree_map(
+            lambda new, old: jnp.where(refresh, new, old), params, state.target_params
+        )
+        metrics = {
+            "loss/total": out.total,
+            "loss/policy": out.policy,
+            "loss/value": out.value,
+            "loss/reward": out.reward,
+            "grad_norm": optax.global_norm(grads),
+            "learning_rate": schedule(state.step),
+        }
+        new_state = TrainState(params, target, opt_state, state.rng, step)
+        return new_state, metrics, out.priority
+
+    return train_step

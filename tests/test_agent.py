@@ -1,0 +1,117 @@
+"""Agent cores: value transform, masked search, and a loss that learns a fixed batch."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mallocmuzero.agent import value_transform as vt
+from mallocmuzero.agent.networks import NetworkConfig, init_params
+from mallocmuzero.agent.search import make_search
+from mallocmuzero.env.game import BatchedGame, GameBank
+from mallocmuzero.env.random_workload import random_workload
+from mallocmuzero.learner.train_state import OptimizerConfig, init_train_state, make_train_step
+
+SMALL = NetworkConfig(latent_size=32, hidden=(64,))
+
+
+def test_h_round_trip_and_two_hot_round_trip():
+    x = jnp.array([-50.0, -1.0, -1e-3, 0.0, 1e-4, 0.37, 1.0, 7.5, 100.0, 1e4])
+    assert np.allclose(vt.h_inverse(vt.h(x)), x, rtol=1e-3, atol=1e-4)  # float32
+    y = jnp.linspace(-1.9, 9.9, 101)
+    probs = vt.scalar_to_two_hot(y, 49, -2.0, 10.0)
+    assert np.allclose(probs.sum(-1), 1.0)
+    assert np.allclose(vt.two_hot_to_scalar(probs, -2.0, 10.0), y, atol=1e-5)
+    raw = jnp.array([0.0, 0.001, 0.05, 0.4, 0.9])
+    logits = jnp.log(vt.encode(raw, 100.0, 49, -2.0, 10.0) + 1e-12)
+    assert np.allclose(vt.decode(logits, 100.0, -2.0, 10.0), raw, atol=1e-4)
+
+
+def test_search_never_picks_an_illegal_action():
+    workloads = [
+        random_workload(s, num_buffers=30, num_instructions=20, capacity_fraction=0.1)
+        for s in range(4)
+    ]
+    caps = [w.capacity for w in workloads]
+    game = BatchedGame(
+        GameBank.build(workloads),
+        32,
+        sampler=lambda r: ((w := int(r.integers(4))), caps[w]),
+        seed=3,
+    )
+    params = init_params(SMALL, game.spec.size)
+    search = make_search(SMALL, num_simulations=8)
+    features, legal = game.observe()
+    seen_partial_masks = 0
+    for i in range(40):
+        greedy = i % 2 == 1
+        out = search(params, jax.random.PRNGKey(i), features, legal, greedy=greedy)
+        actions = np.asarray(out.action)
+        assert legal[np.arange(32), actions].all()
+        weights = np.asarray(out.action_weights)
+        assert np.allclose(weights.sum(-1), 1.0, atol=1e-5)
+        assert (weights[~legal] <= 1e-6).all()
+        seen_partial_masks += int((~legal).any(axis=1).sum())
+        step = game.step(actions)
+        features, legal = step.features, step.legal
+    assert seen_partial_masks > 100  # the masks really constrained the search
+
+
+def test_greedy_search_is_deterministic():
+    workload = random_workload(5, num_buffers=20, num_instructions=20)
+    game = BatchedGame(GameBank.build([workload]), 4)
+    game.reset_all([0] * 4, [workload.capacity] * 4)
+    features, legal = game.observe()
+    params = init_params(SMALL, game.spec.size, seed=1)
+    search = make_search(SMALL, num_simulations=8)
+    a = search(params, jax.random.PRNGKey(0), features, legal, greedy=True).action
+    b = search(params, jax.random.PRNGKey(99), features, legal, greedy=True).action
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def fixed_batch(rng: np.random.Generator, batch: int, k: int, features: int, actions: int):
+    policy = rng.random((batch, k + 1, actions)).astype(np.float32) ** 4
+    mask = np.ones((batch, k + 1), np.float32)
+    mask[: batch // 4, -2:] = 0.0  # some sequences end early
+    return {
+        "observation": rng.random((batch, features)).astype(np.float32),
+        "actions": rng.integers(0, actions, (batch, k)).astype(np.int32),
+        "target_policy": policy / policy.sum(-1, keepdims=True),
+        "target_value": (rng.random((batch, k + 1)) * 0.3 * mask).astype(np.float32),
+        "target_reward": (rng.random((batch, k)) * 0.02 * mask[:, 1:]).astype(np.float32),
+        "mask": mask,
+        "weight": np.ones(batch, np.float32),
+    }
+
+
+def test_loss_decreases_on_a_fixed_batch():
+    opt = OptimizerConfig(learning_rate=3e-3, warmup_steps=5, decay_steps=1000)
+    state = init_train_state(SMALL, opt, observation_size=20)
+    train_step = make_train_step(SMALL, opt)
+    batch = fixed_batch(np.random.default_rng(0), 32, 5, 20, SMALL.num_actions)
+    losses = []
+    for _ in range(150):
+        state, metrics, priority = train_step(state, batch)
+        losses.append(float(metrics["loss/total"]))
+    assert priority.shape == (32,) and np.isfinite(np.asarray(priority)).all()
+    assert int(state.step) == 150
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(np.isfinite(losses))
+
+
+@pytest.mark.parametrize("interval", [1, 7])
+def test_target_network_refresh_interval(interval):
+    opt = OptimizerConfig(target_update_interval=interval, warmup_steps=1)
+    state = init_train_state(SMALL, opt, observation_size=20)
+    train_step = make_train_step(SMALL, opt)
+    batch = fixed_batch(np.random.default_rng(1), 8, 2, 20, SMALL.num_actions)
+    for _ in range(3):
+        state, _, _ = train_step(state, batch)
+    same = jax.tree_util.tree_all(
+        jax.tree_util.tree_map(
+            lambda a, b: bool(jnp.array_equal(a, b)), state.params, state.target_params
+        )
+    )
+    assert same == (interval == 1)
