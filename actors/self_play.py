@@ -1,0 +1,71 @@
+"""The self-play core: many games, one batched search per step, steps written to replay.
+
+No Ray here: the distributed actor and the synchronous runner both wrap this class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from mallocmuzero.env.game import BatchedGame
+
+
+@dataclasses.dataclass
+class SelfPlayStats:
+    """Counters of one self-play core."""
+
+    steps: int = 0  # game steps (slots x batched steps)
+    episodes: int = 0
+    returns: list[float] = dataclasses.field(default_factory=list)  # recent episode returns
+
+
+class SelfPlay:
+    """Plays ``game``'s slots with ``search`` and hands every step to ``add``.
+
+    ``search(params, rng, features, legal, greedy) -> SearchOutput`` (see
+    :func:`mallocmuzero.agent.search.make_search`); ``add(steps, done)`` receives a dict of
+    per-slot arrays (the replay step fields) and the done flags.
+    """
+
+    def __init__(
+        self,
+        game: BatchedGame,
+        search: Callable[..., Any],
+        add: Callable[[dict[str, np.ndarray], np.ndarray], None] | None,
+        seed: int = 0,
+    ) -> None:
+        self.game = game
+        self.search = search
+        self.add = add
+        self.rng = jax.random.PRNGKey(seed)
+        self.features, self.legal = game.observe()
+        self.stats = SelfPlayStats()
+
+    def step(self, params: Any, greedy: bool = False) -> np.ndarray:
+        """One batched search and one game step for every slot; returns the done flags."""
+        self.rng, key = jax.random.split(self.rng)
+        out = self.search(params, key, self.features, self.legal, greedy=greedy)
+        actions = np.asarray(out.action)
+        result = self.game.step(actions)
+        if self.add is not None:
+            steps = {
+                "observation": self.features,
+                "legal": self.legal,
+                "action": actions.astype(np.int32),
+                "reward": result.reward,
+                "policy": np.asarray(out.action_weights, np.float32),
+                "root_value": np.asarray(out.root_value, np.float32),
+                "mask": np.ones(self.game.num_games, np.float32),
+            }
+            self.add(steps, result.done)
+        self.features, self.legal = result.features, result.legal
+        self.stats.steps += self.game.num_games
+        finished = result.episode_return[result.done]
+        self.stats.episodes += int(result.done.sum())
+        self.stats.returns = (self.stats.returns + finished.tolist())[-1000:]
+        return result.done

@@ -1,0 +1,47 @@
+"""From sampled sequences to the loss's batch: n-step value targets and masks (pure numpy).
+
+For unroll position k (0..K) of a sequence starting at step s:
+
+    z_k = sum_{i<n} mask_{k+i} reward_{k+i} + mask_{k+n} * bootstrap_k
+
+where ``bootstrap_k`` is the value of the state at step k+n (the target network's
+estimate, or the stored search root value) and the game has no discount. Past the episode's
+end states are absorbing: rewards and values are 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def value_targets(
+    rewards: np.ndarray, mask: np.ndarray, bootstrap: np.ndarray, unroll: int, td_steps: int
+) -> np.ndarray:
+    """n-step targets [B, K+1] from rewards/mask [B, L] and bootstrap values [B, K+1]."""
+    masked = rewards * mask
+    targets = np.zeros((rewards.shape[0], unroll + 1), np.float32)
+    for k in range(unroll + 1):
+        targets[:, k] = (
+            masked[:, k : k + td_steps].sum(axis=1) + mask[:, k + td_steps] * bootstrap[:, k]
+        )
+    return targets
+
+
+def loss_batch(
+    sequences: dict[str, np.ndarray],
+    bootstrap: np.ndarray,
+    weights: np.ndarray,
+    unroll: int,
+    td_steps: int,
+) -> dict[str, np.ndarray]:
+    """The batch of :func:`mallocmuzero.learner.loss.muzero_loss` from sampled sequences."""
+    mask = sequences["mask"].astype(np.float32)
+    return {
+        "observation": sequences["observation"][:, 0],
+        "actions": sequences["action"][:, :unroll].astype(np.int32),
+        "target_policy": sequences["policy"][:, : unroll + 1],
+        "target_value": value_targets(sequences["reward"], mask, bootstrap, unroll, td_steps),
+        "target_reward": (sequences["reward"][:, :unroll] * mask[:, :unroll]).astype(np.float32),
+        "mask": mask[:, : unroll + 1],
+        "weight": weights.astype(np.float32),
+    }

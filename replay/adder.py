@@ -1,0 +1,74 @@
+"""Writes the steps of many concurrent games into Reverb as overlapping sequences.
+
+One Reverb ``TrajectoryWriter`` per game slot streams steps as games advance; whenever a
+slot's history holds a full window that starts on a multiple of ``period`` and contains at
+least one real step, an item referencing that window is created (the data is shared
+between overlapping items, not copied). When a game ends, the slot is padded with
+absorbing, masked steps so the last windows exist, and the episode is closed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mallocmuzero.replay.schema import STEP_FIELDS, SequenceSpec
+from mallocmuzero.replay.server import TABLE
+
+
+class SequenceAdder:
+    """Adds batched steps (one per game slot) to the replay table."""
+
+    def __init__(
+        self,
+        client,
+        spec: SequenceSpec,
+        num_games: int,
+        period: int = 1,
+        initial_priority: float = 1.0,
+        table: str = TABLE,
+    ) -> None:
+        self.spec = spec
+        self.period = period
+        self.priority = initial_priority
+        self.table = table
+        self._writers = [client.trajectory_writer(spec.length) for _ in range(num_games)]
+        self._appended = np.zeros(num_games, np.int64)  # steps in the slot's history
+        self._real = np.zeros(num_games, np.int64)  # real steps of the current episode
+        self._padding = spec.padding_step()
+        self.items_created = 0
+
+    def _append(self, g: int, step: dict[str, np.ndarray]) -> None:
+        writer = self._writers[g]
+        writer.append(step)
+        self._appended[g] += 1
+        start = self._appended[g] - self.spec.length
+        if start >= 0 and start < self._real[g] and start % self.period == 0:
+            window = {k: writer.history[k][-self.spec.length :] for k in STEP_FIELDS}
+            writer.create_item(self.table, self.priority, window)
+            self.items_created += 1
+
+    def add(self, steps: dict[str, np.ndarray], done: np.ndarray) -> None:
+        """Append one step per slot (``steps[field][g]``).
+
+        ``done[g]`` ends slot g's game after this step.
+        """
+        for g in range(len(self._writers)):
+            self._real[g] += 1
+            self._append(g, {k: np.asarray(steps[k][g]) for k in STEP_FIELDS})
+            if done[g]:
+                for _ in range(self.spec.length - 1):
+                    self._append(g, self._padding)
+                self._writers[g].end_episode(clear_buffers=True)
+                self._appended[g] = 0
+                self._real[g] = 0
+
+    def flush(self) -> None:
+        """Block until every created item is on the server."""
+        for writer in self._writers:
+            writer.flush()
+
+    def close(self) -> None:
+        """Flush and release the writers."""
+        for writer in self._writers:
+            writer.end_episode(clear_buffers=True)
+            writer.close()
