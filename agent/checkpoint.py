@@ -1,0 +1,83 @@
+"""Agent checkpoints: network parameters (flax msgpack, never pickle) and the run's config.
+
+A checkpoint folder holds ``params.msgpack``, ``config.json`` and ``meta.json`` (learner
+step, observation size). Files are written to a temporary folder and renamed into place,
+so a crash never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+from flax import serialization
+
+from mallocmuzero.agent.networks import NetworkConfig, init_params
+from mallocmuzero.errors import UserError
+
+
+def network_config(config: ml_collections.ConfigDict, num_actions: int) -> NetworkConfig:
+    """The NetworkConfig of an experiment config."""
+    n = config.network
+    return NetworkConfig(
+        num_actions=num_actions,
+        latent_size=n.latent_size,
+        hidden=tuple(n.hidden),
+        value_bins=n.value_bins,
+        value_low=n.value_low,
+        value_high=n.value_high,
+        reward_bins=n.value_bins,
+        reward_low=n.value_low,
+        reward_high=n.value_high,
+        value_scale=n.value_scale,
+    )
+
+
+def save_checkpoint(
+    folder: str | os.PathLike[str],
+    params: Any,
+    config: ml_collections.ConfigDict,
+    meta: dict[str, Any],
+) -> Path:
+    """Write params, config and meta atomically into ``folder``."""
+    target = Path(folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        (tmp / "params.msgpack").write_bytes(serialization.to_bytes(params))
+        (tmp / "config.json").write_text(config.to_json(indent=1))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_checkpoint(folder: str | os.PathLike[str]):
+    """Return (params, config, meta, NetworkConfig) of a checkpoint folder."""
+    path = Path(folder)
+    for name in ("params.msgpack", "config.json", "meta.json"):
+        if not (path / name).is_file():
+            raise UserError(f"{path}: not a mallocmuzero checkpoint (missing {name})")
+    try:
+        config = ml_collections.ConfigDict(json.loads((path / "config.json").read_text()))
+        meta = json.loads((path / "meta.json").read_text())
+        net = network_config(config, int(meta["num_actions"]))
+        template = init_params(net, int(meta["observation_size"]))
+        params = serialization.from_bytes(template, (path / "params.msgpack").read_bytes())
+    except (ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: corrupt checkpoint: {exc}") from None
+    return params, config, meta, net

@@ -1,0 +1,66 @@
+"""Default experiment: every knob of a training run (ml_collections ConfigDict).
+
+Override any field from the command line: ``--set learner.batch_size=128``.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """The default configuration."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.workloads = ml_collections.ConfigDict()
+    c.workloads.dir = "workloads/builtin"  # built by `make workloads`
+    c.workloads.split = "train"  # programs of the held-out split never enter training
+    c.workloads.capacity_fraction_min = 0.05
+    c.workloads.capacity_fraction_max = 0.6
+
+    c.game = ml_collections.ConfigDict()
+    c.game.num_offset_actions = 8
+    c.game.occupancy_bins = 16
+    c.game.window = 8
+
+    c.network = ml_collections.ConfigDict()
+    c.network.latent_size = 128
+    c.network.hidden = (256, 256)
+    c.network.value_bins = 49
+    c.network.value_low = -2.0
+    c.network.value_high = 10.0
+    c.network.value_scale = 100.0  # returns are fractions of the all-slow time: use percent
+
+    c.search = ml_collections.ConfigDict()
+    c.search.num_simulations = 16
+    c.search.max_considered_actions = 16
+
+    c.replay = ml_collections.ConfigDict()
+    c.replay.unroll_steps = 5
+    c.replay.td_steps = 10
+    c.replay.max_size = 100_000
+    c.replay.min_size_to_sample = 1_000
+    c.replay.samples_per_insert = 1.0
+    c.replay.priority_exponent = 1.0
+    c.replay.importance_beta = 0.5
+    c.replay.period = 1
+
+    c.learner = ml_collections.ConfigDict()
+    c.learner.batch_size = 64
+    c.learner.learning_rate = 3e-4
+    c.learner.warmup_steps = 200
+    c.learner.decay_steps = 100_000
+    c.learner.weight_decay = 1e-4
+    c.learner.max_grad_norm = 5.0
+    c.learner.value_weight = 0.25
+    c.learner.target_update_interval = 100
+
+    c.actors = ml_collections.ConfigDict()
+    c.actors.num_games = 64
+
+    c.run = ml_collections.ConfigDict()
+    c.run.max_steps = 0  # learner steps; 0 = unbounded
+    c.run.max_minutes = 0.0  # 0 = unbounded
+    c.run.log_interval_s = 10.0
+    return c
