@@ -8,8 +8,10 @@ the best known solution, minus one). All times are recomputed by the cost model.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from mallocmuzero.env.solution import Solution, validation_errors
 from mallocmuzero.env.workload import Workload, resolve_capacity
@@ -32,7 +34,7 @@ class Case:
     times: dict[str, float]
     seconds: dict[str, float]
     cpsat_optimal: bool
-    cpsat_bound: float
+    cpsat_bound: float  # nan when cpsat found no solution within its limit
 
     @property
     def best(self) -> float:
@@ -83,7 +85,8 @@ def run_case(
             raise AssertionError(f"{name} on {w.name}@{fraction}: {errors[0]}")
         times[name] = solution.estimated_time_s
         if name == "cpsat":
-            optimal, bound = bool(solution.optimal), float(solution.bound_time_s)
+            optimal = bool(solution.optimal)
+            bound = float("nan") if solution.bound_time_s is None else solution.bound_time_s
     return Case(w.name, fraction, w.num_buffers, times, seconds, optimal, bound)
 
 
@@ -94,13 +97,30 @@ def run(
     beam_limit_s: float = 60.0,
     cpsat_limit_s: float = 30.0,
     progress: Callable[[str], None] = print,
+    cache: Path | None = None,
 ) -> list[Case]:
-    """Every baseline on every workload and fraction; reports each case as it finishes."""
+    """Every baseline on every workload and fraction; reports each case as it finishes.
+
+    With ``cache`` (a JSON-lines file), finished cases are appended as they complete and
+    reused by a later run with the same budgets, so an interrupted benchmark resumes.
+    """
     table = solvers(restarts_s, beam_limit_s, cpsat_limit_s)
+    budget_key = [restarts_s, beam_limit_s, cpsat_limit_s]
+    done: dict[tuple[str, float], Case] = {}
+    if cache is not None and cache.is_file():
+        for line in cache.read_text().splitlines():
+            record = json.loads(line)
+            if record.pop("budgets") == budget_key:
+                done[(record["workload"], record["fraction"])] = Case(**record)
     cases = []
     for workload in workloads:
         for fraction in fractions:
-            case = run_case(workload, fraction, table)
+            case = done.get((workload.name, fraction)) or run_case(workload, fraction, table)
+            if cache is not None and (workload.name, fraction) not in done:
+                with cache.open("a") as handle:
+                    handle.write(
+                        json.dumps({**dataclasses.asdict(case), "budgets": budget_key}) + "\n"
+                    )
             cases.append(case)
             progress(
                 f"  {case.workload}@{fraction}: msa headroom {case.msa_headroom:.2%}, "

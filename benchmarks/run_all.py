@@ -39,7 +39,7 @@ def quality_markdown(cases: list[baseline_quality.Case], budgets: dict[str, floa
             + [f"{t0 / c.times[k]:.4f}" for k in baseline_quality.COLUMNS[1:]]
             + [
                 "yes" if c.cpsat_optimal else "no",
-                f"{t0 / c.cpsat_bound:.4f}",
+                f"{t0 / c.cpsat_bound:.4f}" if c.cpsat_bound == c.cpsat_bound else "none",
                 f"{c.msa_headroom:.2%}",
             ]
         )
@@ -76,6 +76,9 @@ def main() -> None:
     parser.add_argument("--beam-limit-seconds", type=float, default=60.0)
     parser.add_argument("--cpsat-limit-seconds", type=float, default=30.0)
     parser.add_argument("--only", nargs="*", help="workload names (default: all)")
+    parser.add_argument(
+        "--cache", default=".bench-cache.jsonl", help="finished cases, reused by a rerun"
+    )
     args = parser.parse_args()
 
     paths = sorted(Path(args.workloads).glob("*.json"))
@@ -98,7 +101,9 @@ def main() -> None:
         "beam_limit_s": args.beam_limit_seconds,
         "cpsat_limit_s": args.cpsat_limit_seconds,
     }
-    cases = baseline_quality.run(workloads, **budgets, progress=lambda s: print(s, flush=True))
+    cases = baseline_quality.run(
+        workloads, **budgets, progress=lambda s: print(s, flush=True), cache=Path(args.cache)
+    )
 
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     text = f"""# Benchmarks

@@ -82,7 +82,8 @@ def solve_cpsat(
     solver.parameters.random_seed = seed
     status = solver.Solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        # The hint is always feasible, so this only happens when the limit is tiny.
+        # No solution within the limit (a large model may not finish presolve): fall back to
+        # the hint, which is always feasible, and report no bound.
         return make_solution(
             workload,
             hint.offsets,
