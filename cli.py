@@ -49,7 +49,15 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from mallocmuzero.solvers.registry import solve
 
     workload = _load(args.workload, args)
-    solution = solve(args.solver, workload, args.time_limit, args.seed, args.width)
+    solution = solve(
+        args.solver,
+        workload,
+        args.time_limit,
+        args.seed,
+        args.width,
+        checkpoint=args.checkpoint,
+        samples=args.samples,
+    )
     errors = validation_errors(workload, solution.offsets, workload.capacity)
     if errors:  # a solver bug, never the user's fault: refuse to write it
         raise RuntimeError(f"solver {args.solver} produced an invalid solution: {errors[0]}")
@@ -105,6 +113,68 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise UserError(f"{args.solution}: invalid solution, not drawn: {errors[0]}")
     render_memory_map(workload.with_capacity(solution.capacity), solution, args.png)
     print(f"wrote {args.png}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train with the synchronous runner and write a checkpoint into the run folder."""
+    from mallocmuzero.cluster.sync_runner import train_sync
+    from mallocmuzero.configs.loader import load_config
+
+    config = load_config(args.config, args.set)
+    if args.max_steps is not None:
+        config.run.max_steps = args.max_steps
+    if args.max_minutes is not None:
+        config.run.max_minutes = args.max_minutes
+    if not config.run.max_steps and not config.run.max_minutes:
+        print(
+            "mallocmuzero: no --max-steps or --max-minutes: training until Ctrl-C", file=sys.stderr
+        )
+    train_sync(config, args.run_dir)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Per workload and capacity: agent, msa and cpsat times, and the gain over msa."""
+    from mallocmuzero.actors.evaluate import agent_solve
+    from mallocmuzero.actors.workload_sampler import load_split
+    from mallocmuzero.agent.checkpoint import load_checkpoint
+    from mallocmuzero.agent.search import make_search
+    from mallocmuzero.cluster.sync_runner import observation_spec
+    from mallocmuzero.env.workload import resolve_capacity
+    from mallocmuzero.solvers.cpsat import solve_cpsat
+    from mallocmuzero.solvers.greedy import solve_msa
+
+    params, config, _, net = load_checkpoint(args.checkpoint)
+    spec = observation_spec(config)
+    search = make_search(net, config.search.num_simulations, config.search.max_considered_actions)
+    rows, gains = [], []
+    for workload in load_split(args.workloads, args.suite):
+        for fraction in args.fractions:
+            w = resolve_capacity(workload, fraction=fraction)
+            agent = agent_solve(w, params, net, spec, samples=args.samples, search=search)
+            msa = solve_msa(w)
+            exact = solve_cpsat(w, time_limit=args.cpsat_time_limit)
+            gain = msa.estimated_time_s / agent.estimated_time_s - 1
+            gains.append(gain)
+            share = "-"
+            if exact.optimal and msa.all_slow_time_s > exact.estimated_time_s:
+                saved = msa.all_slow_time_s - exact.estimated_time_s
+                share = f"{(msa.all_slow_time_s - agent.estimated_time_s) / saved:.1%}"
+            rows.append(
+                [
+                    w.name,
+                    f"{fraction:g}",
+                    f"{agent.estimated_time_s:.5g}",
+                    f"{msa.estimated_time_s:.5g}",
+                    f"{exact.estimated_time_s:.5g}" + ("" if exact.optimal else " (not proven)"),
+                    f"{gain:+.2%}",
+                    share,
+                ]  # fmt: skip
+            )
+    header = ["workload", "cap.", "agent s", "msa s", "cpsat s", "gain over msa", "share of opt."]
+    _print_table(header, rows)
+    print(f"mean gain over msa: {sum(gains) / len(gains):+.2%} over {len(gains)} cases")
     return 0
 
 
@@ -245,7 +315,7 @@ def cmd_workloads_show(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    from mallocmuzero.solvers.registry import SOLVERS
+    from mallocmuzero.solvers.registry import AGENT, SOLVERS
 
     parser = argparse.ArgumentParser(
         prog="mallocmuzero",
@@ -255,11 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     solve = sub.add_parser("solve", help="solve one workload with one solver")
     solve.add_argument("workload", help="workload JSON file (mallocmuzero.workload/1)")
-    solve.add_argument("--solver", required=True, choices=sorted(SOLVERS))
+    solve.add_argument("--solver", required=True, choices=sorted([*SOLVERS, AGENT]))
     _add_capacity(solve)
     solve.add_argument("--time-limit", type=float, help="seconds (restarts, beam, cpsat)")
     solve.add_argument("--width", type=int, default=16, help="beam width (default 16)")
     solve.add_argument("--seed", type=int, default=0)
+    solve.add_argument("--checkpoint", help="agent checkpoint folder (--solver agent)")
+    solve.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="extra sampled searches of the agent (keeps the best)",
+    )
     solve.add_argument("--out", required=True, help="solution JSON file to write")
     solve.add_argument("--png", help="also draw the memory map to this PNG")
     solve.set_defaults(func=cmd_solve)
@@ -274,6 +351,25 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("solution")
     render.add_argument("--png", required=True, help="PNG file to write")
     render.set_defaults(func=cmd_render)
+
+    train = sub.add_parser("train", help="train the agent (synchronous single-process runner)")
+    train.add_argument("--config", default="configs/default.py", help="config file (get_config())")
+    train.add_argument("--run-dir", required=True, help="folder for the checkpoint")
+    train.add_argument("--max-steps", type=int, help="stop after this many learner steps")
+    train.add_argument("--max-minutes", type=float, help="stop after this many minutes")
+    train.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field"
+    )
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="compare a checkpoint with msa and cpsat")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--suite", default="heldout", choices=["heldout", "train"])
+    evaluate.add_argument("--workloads", default="workloads/builtin")
+    evaluate.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 0.5])
+    evaluate.add_argument("--samples", type=int, default=0)
+    evaluate.add_argument("--cpsat-time-limit", type=float, default=30.0)
+    evaluate.set_defaults(func=cmd_evaluate)
 
     workloads = sub.add_parser("workloads", help="build, import, list and show workloads")
     wsub = workloads.add_subparsers(dest="workloads_command", required=True)

@@ -30,12 +30,41 @@ SOLVERS: dict[str, Callable[[Workload, float | None, int, int], Solution]] = {
 }
 
 
+AGENT = "agent"
+
+
+def solve_agent(
+    workload: Workload, checkpoint: str | None, samples: int = 0, seed: int = 0
+) -> Solution:
+    """The trained agent alone: greedy search plus ``samples`` sampled searches."""
+    if not checkpoint:
+        raise UserError("--solver agent needs --checkpoint DIR (a run's checkpoint folder)")
+    from mallocmuzero.actors.evaluate import agent_solve
+    from mallocmuzero.agent.checkpoint import load_checkpoint
+    from mallocmuzero.cluster.sync_runner import observation_spec
+
+    params, config, _, net = load_checkpoint(checkpoint)
+    spec = observation_spec(config)
+    return agent_solve(
+        workload, params, net, spec, config.search.num_simulations, samples=samples, seed=seed
+    )
+
+
 def solve(
-    name: str, workload: Workload, time_limit: float | None = None, seed: int = 0, width: int = 16
+    name: str,
+    workload: Workload,
+    time_limit: float | None = None,
+    seed: int = 0,
+    width: int = 16,
+    checkpoint: str | None = None,
+    samples: int = 0,
 ) -> Solution:
     """Run solver ``name`` on ``workload`` (at the workload's capacity)."""
+    if name == AGENT:
+        return solve_agent(workload, checkpoint, samples, seed)
     if name not in SOLVERS:
-        raise UserError(f"unknown solver {name!r}; choose one of {', '.join(SOLVERS)}")
+        names = ", ".join([*SOLVERS, AGENT])
+        raise UserError(f"unknown solver {name!r}; choose one of {names}")
     if time_limit is not None and time_limit <= 0:
         raise UserError(f"--time-limit must be > 0 (got {time_limit})")
     return SOLVERS[name](workload, time_limit, seed, width)
