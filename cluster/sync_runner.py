@@ -20,6 +20,7 @@ from mallocmuzero.actors.self_play import SelfPlay
 from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
 from mallocmuzero.agent.checkpoint import network_config, save_checkpoint
 from mallocmuzero.agent.search import make_search
+from mallocmuzero.env.augment import augment
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.workload import Workload
@@ -63,7 +64,13 @@ def train_sync(
     import reverb
 
     started = time.monotonic()
-    workloads = workloads or load_split(config.workloads.dir, config.workloads.split)
+    if workloads is None:
+        workloads = load_split(config.workloads.dir, config.workloads.split)
+        rng = np.random.default_rng(config.seed)
+        wc = config.workloads
+        workloads = workloads + augment(
+            workloads, rng, wc.augment_windows, wc.augment_jitters, sigma=wc.augment_sigma
+        )
     sampler = CapacitySampler(
         workloads, config.workloads.capacity_fraction_min, config.workloads.capacity_fraction_max
     )

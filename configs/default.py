@@ -18,6 +18,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.workloads.split = "train"  # programs of the held-out split never enter training
     c.workloads.capacity_fraction_min = 0.05
     c.workloads.capacity_fraction_max = 0.6
+    c.workloads.augment_windows = 8  # random schedule windows of long training programs
+    c.workloads.augment_jitters = 8  # copies with log-normal size jitter
+    c.workloads.augment_sigma = 0.3
 
     c.game = ml_collections.ConfigDict()
     c.game.num_offset_actions = 8
