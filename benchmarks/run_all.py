@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mallocmuzero.benchmarks import baseline_quality, game_throughput
+from mallocmuzero.benchmarks import agent_speed, baseline_quality, game_throughput
 from mallocmuzero.env.workload import load_workload, write_json_atomic
 
 
@@ -95,6 +95,15 @@ def main() -> None:
         f"single {tp['single_steps_per_s']:,.0f} steps/s, ratio {tp['ratio']:.1f}x",
         flush=True,
     )
+    print("[bench] search and learner speed ...", flush=True)
+    search = agent_speed.search_speed(workloads, seconds=args.throughput_seconds)
+    learner = agent_speed.learner_speed(seconds=args.throughput_seconds)
+    print(
+        f"  search: core {search['core_sims_per_s']:,.0f} sims/s, "
+        f"raw {search['raw_sims_per_s']:,.0f} sims/s ({search['ratio']:.0%}); "
+        f"learner {learner['train_steps_per_s']:.1f} steps/s",
+        flush=True,
+    )
     print("[bench] baseline quality ...", flush=True)
     budgets = {
         "restarts_s": args.restarts_seconds,
@@ -130,10 +139,25 @@ capacity fractions 0.1, 0.25 and 0.5 of its placeable peak. msa headroom is msa'
 over the best known time (cpsat's optimum where proven), minus one.
 
 {quality_markdown(cases, budgets)}
+
+## (c) Search and learner speed
+
+Default config (64 games, 16 simulations, latent 128, MLP 256x256), random parameters.
+The self-play core (game step, batched search, bookkeeping) against the raw jitted mctx
+call on the same network and batch, in the same run; and jitted learner steps on
+synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every core here).
+
+| what | per second | ratio |
+|---|---|---|
+| raw search call | {search["raw_sims_per_s"]:,.0f} simulations | 1.00 |
+| self-play core | {search["core_sims_per_s"]:,.0f} simulations | {search["ratio"]:.2f} |
+| learner train step | {learner["train_steps_per_s"]:.1f} steps | |
 """
     Path(args.out).write_text(text)
     raw = {
         "throughput": tp,
+        "search": search,
+        "learner": learner,
         "quality": [c.__dict__ for c in cases],
     }
     write_json_atomic(raw, Path(args.out).with_suffix(".json"))
