@@ -7,7 +7,7 @@ export RAY_AUTH_MODE ?= disabled
 export JAX_PLATFORMS ?= cpu
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint bench workloads clean help
+.PHONY: install test lint bench workloads train clean help
 
 help:
 	@echo "make install   create $(VENV) (Python 3.11, Linux x86_64) with the pinned lock and the project"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint      ruff over the project"
 	@echo "make workloads build the built-in workload suite into workloads/"
 	@echo "make bench     run the benchmarks and rewrite BENCHMARKS.md"
+	@echo "make train     train the agent with configs/default.py into runs/default (30 min)"
 
 install: $(STAMP)
 
@@ -45,6 +46,9 @@ workloads/builtin/.built: $(STAMP) env/suite.py env/importers/xla_dump.py env/im
 
 bench: install workloads
 	$(PY) -m mallocmuzero.benchmarks.run_all --workloads workloads/builtin --out BENCHMARKS.md
+
+train: install workloads
+	$(VENV)/bin/mallocmuzero train --config configs/default.py --run-dir runs/default --max-minutes 30
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
