@@ -81,18 +81,26 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    """Check a solution against its workload and recompute its time."""
-    from mallocmuzero.env.solution import load_solution, score, validation_errors
+def _load_checked(args: argparse.Namespace):
+    """(workload at the solution's capacity, solution, validation errors) of two files."""
+    from mallocmuzero.env.solution import load_solution, validation_errors
     from mallocmuzero.env.workload import load_workload
 
     workload = load_workload(args.workload)
     solution = load_solution(args.solution, workload)
-    errors = validation_errors(workload, solution.offsets, solution.capacity)
+    workload = workload.with_capacity(solution.capacity)
+    return workload, solution, validation_errors(workload, solution.offsets, solution.capacity)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a solution against its workload and recompute its time."""
+    from mallocmuzero.env.solution import score
+
+    workload, solution, errors = _load_checked(args)
     if errors:
         print(f"INVALID: {len(errors)} problem(s); first: {errors[0]}", file=sys.stderr)
         return 1
-    scores = score(workload.with_capacity(solution.capacity), solution.offsets)
+    scores = score(workload, solution.offsets)
     print(
         f"valid: time {scores.estimated_time_s:.6g} s, all-slow {scores.all_slow_time_s:.6g} s, "
         f"speed-up {scores.speedup:.4f}x (recomputed by cost model v1)"
@@ -103,15 +111,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     """Draw the memory map of any solution file as a PNG."""
     from mallocmuzero.env.render import render_memory_map
-    from mallocmuzero.env.solution import load_solution, validation_errors
-    from mallocmuzero.env.workload import load_workload
 
-    workload = load_workload(args.workload)
-    solution = load_solution(args.solution, workload)
-    errors = validation_errors(workload, solution.offsets, solution.capacity)
+    workload, solution, errors = _load_checked(args)
     if errors:
         raise UserError(f"{args.solution}: invalid solution, not drawn: {errors[0]}")
-    render_memory_map(workload.with_capacity(solution.capacity), solution, args.png)
+    render_memory_map(workload, solution, args.png)
     print(f"wrote {args.png}")
     return 0
 

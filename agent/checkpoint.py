@@ -7,6 +7,7 @@ so a crash never leaves a half-written checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -21,20 +22,24 @@ from mallocmuzero.agent.networks import NetworkConfig, init_params
 from mallocmuzero.errors import UserError
 
 
+def dataclass_from_section(cls: type, section: ml_collections.ConfigDict, **extra: Any):
+    """Build dataclass ``cls`` from the config section's fields of the same names."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: section[k] for k in section.keys() if k in names}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**values, **extra)
+
+
 def network_config(config: ml_collections.ConfigDict, num_actions: int) -> NetworkConfig:
-    """The NetworkConfig of an experiment config."""
+    """The NetworkConfig of an experiment config (reward support = value support)."""
     n = config.network
-    return NetworkConfig(
+    return dataclass_from_section(
+        NetworkConfig,
+        n,
         num_actions=num_actions,
-        latent_size=n.latent_size,
-        hidden=tuple(n.hidden),
-        value_bins=n.value_bins,
-        value_low=n.value_low,
-        value_high=n.value_high,
         reward_bins=n.value_bins,
         reward_low=n.value_low,
         reward_high=n.value_high,
-        value_scale=n.value_scale,
     )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from mallocmuzero.actors.self_play import SelfPlay
 from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
-from mallocmuzero.agent.checkpoint import network_config, save_checkpoint
+from mallocmuzero.agent.checkpoint import dataclass_from_section, network_config, save_checkpoint
 from mallocmuzero.agent.search import make_search
 from mallocmuzero.env.augment import augment
 from mallocmuzero.env.game import BatchedGame, GameBank
@@ -39,16 +39,7 @@ def observation_spec(config: ml_collections.ConfigDict) -> ObservationSpec:
 
 def optimizer_config(config: ml_collections.ConfigDict) -> OptimizerConfig:
     """The learner's optimizer settings from the config."""
-    lc = config.learner
-    return OptimizerConfig(
-        learning_rate=lc.learning_rate,
-        warmup_steps=lc.warmup_steps,
-        decay_steps=lc.decay_steps,
-        weight_decay=lc.weight_decay,
-        max_grad_norm=lc.max_grad_norm,
-        value_weight=lc.value_weight,
-        target_update_interval=lc.target_update_interval,
-    )
+    return dataclass_from_section(OptimizerConfig, config.learner)
 
 
 def train_sync(
