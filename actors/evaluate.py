@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -52,3 +55,87 @@ def agent_solve(
         candidates += [(game.saved_seconds(g), game.offsets(g)) for g in range(slots)]
     best = max(candidates, key=lambda c: c[0])[1]
     return make_solution(workload, best, "agent", extra={"rollouts": len(candidates)})
+
+
+@dataclasses.dataclass
+class EvaluationRow:
+    """One workload at one capacity: the agent against the baselines (times in seconds)."""
+
+    workload: str
+    fraction: float
+    agent: float
+    agent_wall_s: float
+    msa: float
+    restarts: float  # at the agent's wall time
+    beam: float  # beam16, at the agent's wall time
+    cpsat: float
+    cpsat_optimal: bool
+    all_slow: float
+
+    @property
+    def gain_over_msa(self) -> float:
+        """How much faster the agent's placement runs than msa's (ratio minus one)."""
+        return self.msa / self.agent - 1
+
+    @property
+    def best_known(self) -> float:
+        """The best time any solver found."""
+        return min(self.agent, self.msa, self.restarts, self.beam, self.cpsat)
+
+    @property
+    def headroom_recovered(self) -> float | None:
+        """Share of msa's headroom (over the best baseline) the agent recovers."""
+        best = min(self.msa, self.restarts, self.beam, self.cpsat)
+        if self.msa - best <= best * 1e-9:
+            return None
+        return (self.msa - self.agent) / (self.msa - best)
+
+    @property
+    def share_of_optimum(self) -> float | None:
+        """The agent's share of the optimal saving, where cpsat proved the optimum."""
+        if not self.cpsat_optimal or self.all_slow <= self.cpsat:
+            return None
+        return (self.all_slow - self.agent) / (self.all_slow - self.cpsat)
+
+
+def evaluate(
+    workloads: Sequence[Workload],
+    fractions: Sequence[float],
+    params: Any,
+    net,
+    spec: ObservationSpec,
+    search,
+    samples: int = 0,
+    cpsat_time_limit: float = 30.0,
+) -> list[EvaluationRow]:
+    """The agent, msa, restarts and beam at the agent's wall time, and cpsat, per case."""
+    from mallocmuzero.env.workload import resolve_capacity
+    from mallocmuzero.solvers.beam import solve_beam
+    from mallocmuzero.solvers.cpsat import solve_cpsat
+    from mallocmuzero.solvers.greedy import solve_msa
+    from mallocmuzero.solvers.restarts import solve_restarts
+
+    rows = []
+    for workload in workloads:
+        for fraction in fractions:
+            w = resolve_capacity(workload, fraction=fraction)
+            start = time.perf_counter()
+            agent = agent_solve(w, params, net, spec, samples=samples, search=search)
+            wall = time.perf_counter() - start
+            msa = solve_msa(w)
+            exact = solve_cpsat(w, time_limit=cpsat_time_limit)
+            rows.append(
+                EvaluationRow(
+                    workload=w.name,
+                    fraction=fraction,
+                    agent=agent.estimated_time_s,
+                    agent_wall_s=wall,
+                    msa=msa.estimated_time_s,
+                    restarts=solve_restarts(w, time_limit=wall).estimated_time_s,
+                    beam=solve_beam(w, width=16, time_limit=wall).estimated_time_s,
+                    cpsat=exact.estimated_time_s,
+                    cpsat_optimal=bool(exact.optimal),
+                    all_slow=msa.all_slow_time_s,
+                )
+            )
+    return rows

@@ -65,7 +65,7 @@ def test_train_cli_then_solve_and_evaluate(suite_dir, tmp_path, capsys):
                  "--fractions", "0.25", "--cpsat-time-limit", "5"]) == 0  # fmt: skip
     table = capsys.readouterr().out
     assert "rnn_scan_train" in table and "mlp_train" not in table  # held-out suite only
-    assert "mean gain over msa" in table
+    assert "mean gain over msa" in table and "headroom recovered" in table
 
 
 def test_config_errors_are_one_line(tmp_path, capsys):
