@@ -42,15 +42,24 @@ class SelfPlay:
         self.game = game
         self.search = search
         self.add = add
-        self.rng = jax.random.PRNGKey(seed)
+        self._rng = jax.random.PRNGKey(seed)
+        self._keys: list = []
         self.features, self.legal = game.observe()
         self.stats = SelfPlayStats()
 
+    def _next_key(self) -> jax.Array:
+        # Splitting keys in blocks saves a device dispatch per step.
+        if not self._keys:
+            self._rng, *block = jax.random.split(self._rng, 257)
+            self._keys = list(block)
+        return self._keys.pop()
+
     def step(self, params: Any, greedy: bool = False) -> np.ndarray:
         """One batched search and one game step for every slot; returns the done flags."""
-        self.rng, key = jax.random.split(self.rng)
-        out = self.search(params, key, self.features, self.legal, greedy=greedy)
-        actions = np.asarray(out.action)
+        out = self.search(params, self._next_key(), self.features, self.legal, greedy=greedy)
+        actions, weights, root_value = jax.device_get(
+            (out.action, out.action_weights, out.root_value)
+        )
         result = self.game.step(actions)
         if self.add is not None:
             steps = {
@@ -58,8 +67,8 @@ class SelfPlay:
                 "legal": self.legal,
                 "action": actions.astype(np.int32),
                 "reward": result.reward,
-                "policy": np.asarray(out.action_weights, np.float32),
-                "root_value": np.asarray(out.root_value, np.float32),
+                "policy": np.asarray(weights, np.float32),
+                "root_value": np.asarray(root_value, np.float32),
                 "mask": np.ones(self.game.num_games, np.float32),
             }
             self.add(steps, result.done)

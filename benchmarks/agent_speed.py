@@ -53,9 +53,15 @@ def search_speed(workloads: Sequence[Workload], seconds: float = 5.0) -> dict[st
 
     core = SelfPlay(game, search, add=None)
     sims = config.actors.num_games * config.search.num_simulations
-    n_raw, t_raw = _timed(raw, seconds)
-    n_core, t_core = _timed(lambda: core.step(params), seconds)
-    raw_rate, core_rate = n_raw * sims / t_raw, n_core * sims / t_core
+    # Alternate short blocks so that both see the same machine load.
+    totals = {"raw": [0, 0.0], "core": [0, 0.0]}
+    for _ in range(5):
+        for name, fn in (("raw", raw), ("core", lambda: core.step(params))):
+            n, t = _timed(fn, seconds / 5)
+            totals[name][0] += n
+            totals[name][1] += t
+    raw_rate = totals["raw"][0] * sims / totals["raw"][1]
+    core_rate = totals["core"][0] * sims / totals["core"][1]
     return {"raw_sims_per_s": raw_rate, "core_sims_per_s": core_rate, "ratio": core_rate / raw_rate}
 
 
