@@ -121,11 +121,16 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train with the synchronous runner and write a checkpoint into the run folder."""
-    from mallocmuzero.cluster.sync_runner import train_sync
+    """Train on Ray (local runtime or a cluster) or with the synchronous runner."""
+    from mallocmuzero.cluster import run_checkpoint
     from mallocmuzero.configs.loader import load_config
 
     config = load_config(args.config, args.set)
+    has_checkpoint = next(run_checkpoint.candidates(args.run_dir), None) is not None
+    if args.resume and not has_checkpoint:
+        raise UserError(f"--resume: {args.run_dir} holds no checkpoint to resume from")
+    if args.runner == "sync" and args.address:
+        raise UserError("--address needs the ray runner (drop --runner sync)")
     if args.max_steps is not None:
         config.run.max_steps = args.max_steps
     if args.max_minutes is not None:
@@ -134,7 +139,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             "mallocmuzero: no --max-steps or --max-minutes: training until Ctrl-C", file=sys.stderr
         )
-    train_sync(config, args.run_dir)
+    if args.runner == "sync":
+        from mallocmuzero.cluster.sync_runner import train_sync
+
+        train_sync(config, args.run_dir)
+        return 0
+    from mallocmuzero.cluster.launch import RunFailedError, train_distributed
+
+    try:
+        train_distributed(config, args.run_dir, args.address)
+    except RunFailedError as exc:
+        print(
+            f"mallocmuzero: error: {exc}; checkpoints in {args.run_dir} are intact", file=sys.stderr
+        )
+        return 1
     return 0
 
 
@@ -146,7 +164,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mallocmuzero.actors.workload_sampler import load_split
     from mallocmuzero.agent.checkpoint import load_checkpoint
     from mallocmuzero.agent.search import make_search
-    from mallocmuzero.cluster.sync_runner import observation_spec
+    from mallocmuzero.cluster.components import observation_spec
 
     params, config, _, net = load_checkpoint(args.checkpoint)
     spec = observation_spec(config)
@@ -340,7 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--time-limit", type=float, help="seconds (restarts, beam, cpsat)")
     solve.add_argument("--width", type=int, default=16, help="beam width (default 16)")
     solve.add_argument("--seed", type=int, default=0)
-    solve.add_argument("--checkpoint", help="agent checkpoint folder (--solver agent)")
+    solve.add_argument(
+        "--checkpoint", help="agent checkpoint folder (default: the shipped pretrained one)"
+    )
     solve.add_argument(
         "--samples",
         type=int,
@@ -362,9 +382,25 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--png", required=True, help="PNG file to write")
     render.set_defaults(func=cmd_render)
 
-    train = sub.add_parser("train", help="train the agent (synchronous single-process runner)")
+    train = sub.add_parser("train", help="train the agent (Ray actors, Reverb replay, JAX learner)")
     train.add_argument("--config", default="configs/default.py", help="config file (get_config())")
-    train.add_argument("--run-dir", required=True, help="folder for the checkpoint")
+    train.add_argument(
+        "--run-dir",
+        required=True,
+        help="folder for checkpoints and TensorBoard (resumed if it has any)",
+    )
+    train.add_argument(
+        "--address", help="join this Ray cluster (host:port or 'auto') instead of a local runtime"
+    )
+    train.add_argument(
+        "--runner",
+        choices=["ray", "sync"],
+        default="ray",
+        help="ray (default): one actor per role; sync: everything in this process (debugging)",
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="require a checkpoint in --run-dir to resume from"
+    )
     train.add_argument("--max-steps", type=int, help="stop after this many learner steps")
     train.add_argument("--max-minutes", type=float, help="stop after this many minutes")
     train.add_argument(

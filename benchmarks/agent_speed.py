@@ -20,7 +20,7 @@ from mallocmuzero.actors.workload_sampler import CapacitySampler
 from mallocmuzero.agent.checkpoint import network_config
 from mallocmuzero.agent.networks import init_params
 from mallocmuzero.agent.search import make_search
-from mallocmuzero.cluster.sync_runner import observation_spec, optimizer_config
+from mallocmuzero.cluster.components import observation_spec, optimizer_config
 from mallocmuzero.configs import default
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.workload import Workload

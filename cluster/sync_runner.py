@@ -16,30 +16,19 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from mallocmuzero.actors.self_play import SelfPlay
-from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
-from mallocmuzero.agent.checkpoint import dataclass_from_section, network_config, save_checkpoint
-from mallocmuzero.agent.search import make_search
-from mallocmuzero.env.augment import augment
-from mallocmuzero.env.game import BatchedGame, GameBank
-from mallocmuzero.env.observation import ObservationSpec
+from mallocmuzero.agent.checkpoint import save_checkpoint
+from mallocmuzero.cluster.components import (
+    base_workloads,
+    make_learner,
+    make_self_play,
+    observation_spec,
+    replay_config,
+    sequence_spec,
+    training_workloads,
+)
 from mallocmuzero.env.workload import Workload
-from mallocmuzero.learner.learner import Learner
-from mallocmuzero.learner.train_state import OptimizerConfig
 from mallocmuzero.replay.adder import SequenceAdder
-from mallocmuzero.replay.schema import SequenceSpec
-from mallocmuzero.replay.server import TABLE, ReplayConfig, start_server
-
-
-def observation_spec(config: ml_collections.ConfigDict) -> ObservationSpec:
-    """The game's observation sizes from the config."""
-    g = config.game
-    return ObservationSpec(g.num_offset_actions, g.occupancy_bins, g.window)
-
-
-def optimizer_config(config: ml_collections.ConfigDict) -> OptimizerConfig:
-    """The learner's optimizer settings from the config."""
-    return dataclass_from_section(OptimizerConfig, config.learner)
+from mallocmuzero.replay.server import TABLE, start_server
 
 
 def train_sync(
@@ -56,45 +45,15 @@ def train_sync(
 
     started = time.monotonic()
     if workloads is None:
-        workloads = load_split(config.workloads.dir, config.workloads.split)
-        rng = np.random.default_rng(config.seed)
-        wc = config.workloads
-        workloads = workloads + augment(
-            workloads, rng, wc.augment_windows, wc.augment_jitters, sigma=wc.augment_sigma
-        )
-    sampler = CapacitySampler(
-        workloads, config.workloads.capacity_fraction_min, config.workloads.capacity_fraction_max
-    )
+        workloads = training_workloads(config, base_workloads(config), config.seed)
     spec = observation_spec(config)
-    game = BatchedGame(
-        GameBank.build(workloads), config.actors.num_games, spec, sampler, seed=config.seed
-    )
-    net = network_config(config, spec.num_actions)
-    seq = SequenceSpec(
-        spec.size, spec.num_actions, config.replay.unroll_steps, config.replay.td_steps
-    )
-    replay = ReplayConfig(
-        max_size=config.replay.max_size,
-        priority_exponent=config.replay.priority_exponent,
-        samples_per_insert=0.0,
-        min_size_to_sample=config.replay.min_size_to_sample,
-    )
-    server = start_server(seq, replay)
+    seq = sequence_spec(config)
+    server = start_server(seq, replay_config(config, samples_per_insert=0.0))
     client = reverb.Client(f"127.0.0.1:{server.port}")
     try:
-        adder = SequenceAdder(client, seq, game.num_games, period=config.replay.period)
-        search = make_search(
-            net, config.search.num_simulations, config.search.max_considered_actions
-        )
-        core = SelfPlay(game, search, adder.add, seed=config.seed)
-        learner = Learner(
-            net,
-            optimizer_config(config),
-            seq,
-            config.learner.batch_size,
-            config.replay.importance_beta,
-            config.seed,
-        )
+        adder = SequenceAdder(client, seq, config.actors.num_games, period=config.replay.period)
+        core = make_self_play(config, workloads, adder.add, config.seed)
+        learner = make_learner(config)
         max_steps = config.run.max_steps or None
         max_seconds = config.run.max_minutes * 60 or None
         learner_steps, metrics, last_log = 0, {}, 0.0

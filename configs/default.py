@@ -48,6 +48,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.replay.priority_exponent = 1.0
     c.replay.importance_beta = 0.5
     c.replay.period = 1
+    c.replay.error_buffer = 2_000.0  # slack of the rate limiter, in samples (distributed runs)
+    c.replay.num_cpus = 0.5  # the Reverb server actor
 
     c.learner = ml_collections.ConfigDict()
     c.learner.batch_size = 64
@@ -58,12 +60,28 @@ def get_config() -> ml_collections.ConfigDict:
     c.learner.max_grad_norm = 5.0
     c.learner.value_weight = 0.25
     c.learner.target_update_interval = 100
+    c.learner.steps_per_call = 20  # learner steps per call from the supervisor
+    c.learner.num_cpus = 1.0
+    c.learner.num_gpus = -1  # -1: one GPU when the cluster has one, else CPU; 0 or 1 forces
 
     c.actors = ml_collections.ConfigDict()
-    c.actors.num_games = 64
+    c.actors.num_games = 64  # games per actor, searched in one batch
+    c.actors.num_actors = 2  # self-play actors (distributed runs)
+    c.actors.num_cpus = 1.0  # per actor; its XLA and numba threads are limited to it
+    c.actors.steps_per_call = 20  # batched steps between parameter fetches
+    c.actors.resources = ""  # a custom Ray resource actors require, e.g. "selfplay" (one unit)
+
+    c.evaluator = ml_collections.ConfigDict()
+    c.evaluator.interval_s = 120.0  # seconds between evaluations of the newest parameters
+    c.evaluator.fractions = (0.1, 0.25)  # capacities of the held-out programs it plays
+    c.evaluator.max_workloads = 3  # the smallest held-out programs (0 = all)
+    c.evaluator.images = 2  # memory maps of the agent and msa logged per evaluation
+    c.evaluator.num_cpus = 0.5
 
     c.run = ml_collections.ConfigDict()
     c.run.max_steps = 0  # learner steps; 0 = unbounded
     c.run.max_minutes = 0.0  # 0 = unbounded
-    c.run.log_interval_s = 10.0
+    c.run.log_interval_s = 10.0  # progress line and TensorBoard scalars
+    c.run.checkpoint_interval_minutes = 5.0
+    c.run.keep_checkpoints = 3
     return c

@@ -22,4 +22,15 @@ def get_config() -> ml_collections.ConfigDict:
     c.actors.num_games = 8
     c.run.max_steps = 20
     c.run.log_interval_s = 2.0
+    c.actors.num_cpus = 0.5
+    c.actors.steps_per_call = 5
+    c.learner.steps_per_call = 5
+    c.learner.num_cpus = 0.5
+    c.evaluator.interval_s = 5.0
+    c.evaluator.fractions = (0.25,)
+    c.evaluator.max_workloads = 1
+    c.evaluator.images = 1
+    c.evaluator.num_cpus = 0.25
+    c.replay.num_cpus = 0.25
+    c.replay.error_buffer = 200.0
     return c

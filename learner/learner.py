@@ -6,6 +6,7 @@ No Ray here: the distributed learner actor and the synchronous runner both wrap 
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 
 import jax
@@ -71,8 +72,14 @@ class Learner:
         return slice(self.spec.td_steps, self.spec.td_steps + self.spec.unroll_steps + 1)
 
     def step(self, client) -> dict[str, float]:
-        """Sample, train once, update priorities; returns scalar metrics."""
+        """Sample, train once, update priorities; returns scalar metrics.
+
+        ``replay_wait_s`` is the time spent getting the batch from replay (blocked by the
+        rate limiter or the network).
+        """
+        started = time.perf_counter()
         sampled = sample_batch(client, self.batch_size)
+        waited = time.perf_counter() - started
         bootstrap = np.asarray(
             self._bootstrap(
                 self.state.target_params, sampled.sequences["observation"][:, self._window]
@@ -87,4 +94,4 @@ class Learner:
         )
         self.state, metrics, priority = self._train_step(self.state, batch)
         update_priorities(client, sampled.keys, np.asarray(priority))
-        return {k: float(v) for k, v in metrics.items()}
+        return {**{k: float(v) for k, v in metrics.items()}, "replay_wait_s": waited}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from mallocmuzero.env.solution import Solution
 from mallocmuzero.env.workload import Workload
@@ -31,17 +32,23 @@ SOLVERS: dict[str, Callable[[Workload, float | None, int, int], Solution]] = {
 
 
 AGENT = "agent"
+PRETRAINED = Path(__file__).resolve().parents[1] / "checkpoints" / "pretrained"
 
 
 def solve_agent(
     workload: Workload, checkpoint: str | None, samples: int = 0, seed: int = 0
 ) -> Solution:
-    """The trained agent alone: greedy search plus ``samples`` sampled searches."""
+    """The trained agent alone: greedy search plus ``samples`` sampled searches.
+
+    Without ``checkpoint``, the pretrained checkpoint shipped in the repository is used.
+    """
     if not checkpoint:
-        raise UserError("--solver agent needs --checkpoint DIR (a run's checkpoint folder)")
+        if not PRETRAINED.is_dir():
+            raise UserError("--solver agent needs --checkpoint DIR (no pretrained checkpoint here)")
+        checkpoint = str(PRETRAINED)
     from mallocmuzero.actors.evaluate import agent_solve
     from mallocmuzero.agent.checkpoint import load_checkpoint
-    from mallocmuzero.cluster.sync_runner import observation_spec
+    from mallocmuzero.cluster.components import observation_spec
 
     params, config, _, net = load_checkpoint(checkpoint)
     spec = observation_spec(config)

@@ -34,3 +34,14 @@ def shared_hlo(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent (../shared is not beside this checkout)")
     return path
+
+
+@pytest.fixture(scope="session")
+def small_suite(tmp_path_factory):
+    """A workload folder with two training programs and one held-out program."""
+    from mallocmuzero.cli import main
+
+    out = tmp_path_factory.mktemp("suite")
+    programs = ["rnn_scan", "mlp_train", "rnn_scan_train"]
+    assert main(["workloads", "build", "--out", str(out), "--only", *programs, "--quiet"]) == 0
+    return out

@@ -11,7 +11,8 @@ from mallocmuzero.actors.evaluate import agent_solve
 from mallocmuzero.agent.checkpoint import load_checkpoint, network_config
 from mallocmuzero.agent.networks import init_params
 from mallocmuzero.cli import main
-from mallocmuzero.cluster.sync_runner import observation_spec, train_sync
+from mallocmuzero.cluster.components import observation_spec
+from mallocmuzero.cluster.sync_runner import train_sync
 from mallocmuzero.configs.loader import load_config
 from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.env.solution import validation_errors
@@ -21,15 +22,8 @@ from mallocmuzero.solvers.greedy import solve_msa
 pytest.importorskip("reverb")
 
 
-@pytest.fixture(scope="module")
-def suite_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("suite")
-    assert main(["workloads", "build", "--out", str(out), "--only", "rnn_scan", "mlp_train",
-                 "rnn_scan_train", "--quiet"]) == 0  # fmt: skip
-    return out
-
-
-def test_train_cli_then_solve_and_evaluate(suite_dir, tmp_path, capsys):
+def test_sync_train_cli_then_solve_and_evaluate(small_suite, tmp_path, capsys):
+    suite_dir = small_suite
     run = tmp_path / "run"
     overrides = ["--set", f"workloads.dir={suite_dir}", "--set", "replay.min_size_to_sample=32"]
     code = main(
@@ -41,6 +35,8 @@ def test_train_cli_then_solve_and_evaluate(suite_dir, tmp_path, capsys):
             str(run),
             "--max-steps",
             "6",
+            "--runner",
+            "sync",
             *overrides,
         ]
     )

@@ -1,0 +1,114 @@
+"""Builders of the cores from one experiment config, shared by every runner.
+
+The synchronous runner and the Ray shells construct the game, the search, the self-play
+core, the replay table and the learner through these functions, so one config means the
+same experiment in one process or on a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from mallocmuzero.actors.self_play import SelfPlay
+from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
+from mallocmuzero.agent.checkpoint import dataclass_from_section, network_config
+from mallocmuzero.agent.networks import NetworkConfig
+from mallocmuzero.agent.search import make_search
+from mallocmuzero.env.augment import augment
+from mallocmuzero.env.game import BatchedGame, GameBank
+from mallocmuzero.env.observation import ObservationSpec
+from mallocmuzero.env.workload import Workload
+from mallocmuzero.learner.learner import Learner
+from mallocmuzero.learner.train_state import OptimizerConfig
+from mallocmuzero.replay.schema import SequenceSpec
+from mallocmuzero.replay.server import ReplayConfig
+
+
+def observation_spec(config: ml_collections.ConfigDict) -> ObservationSpec:
+    """The game's observation sizes from the config."""
+    g = config.game
+    return ObservationSpec(g.num_offset_actions, g.occupancy_bins, g.window)
+
+
+def optimizer_config(config: ml_collections.ConfigDict) -> OptimizerConfig:
+    """The learner's optimizer settings from the config."""
+    return dataclass_from_section(OptimizerConfig, config.learner)
+
+
+def agent_network(config: ml_collections.ConfigDict) -> NetworkConfig:
+    """The network configuration of an experiment."""
+    return network_config(config, observation_spec(config).num_actions)
+
+
+def sequence_spec(config: ml_collections.ConfigDict) -> SequenceSpec:
+    """Shapes of a replay sequence."""
+    spec = observation_spec(config)
+    return SequenceSpec(
+        spec.size, spec.num_actions, config.replay.unroll_steps, config.replay.td_steps
+    )
+
+
+def replay_config(
+    config: ml_collections.ConfigDict, samples_per_insert: float | None = None
+) -> ReplayConfig:
+    """The replay table settings; ``samples_per_insert=0`` gives a plain minimum-size limiter."""
+    r = config.replay
+    return ReplayConfig(
+        max_size=r.max_size,
+        priority_exponent=r.priority_exponent,
+        samples_per_insert=r.samples_per_insert
+        if samples_per_insert is None
+        else samples_per_insert,
+        min_size_to_sample=r.min_size_to_sample,
+        error_buffer=float(r.error_buffer),
+        period=r.period,
+    )
+
+
+def base_workloads(config: ml_collections.ConfigDict) -> list[Workload]:
+    """The programs of the config's training split."""
+    return load_split(config.workloads.dir, config.workloads.split)
+
+
+def training_workloads(
+    config: ml_collections.ConfigDict, base: list[Workload], seed: int
+) -> list[Workload]:
+    """``base`` plus the config's augmentations of it, drawn with ``seed``."""
+    wc = config.workloads
+    rng = np.random.default_rng(seed)
+    return base + augment(base, rng, wc.augment_windows, wc.augment_jitters, sigma=wc.augment_sigma)
+
+
+def make_self_play(
+    config: ml_collections.ConfigDict,
+    workloads: list[Workload],
+    add: Callable[[dict[str, np.ndarray], np.ndarray], None] | None,
+    seed: int,
+) -> SelfPlay:
+    """A self-play core over ``workloads`` at the config's capacities, writing to ``add``."""
+    wc = config.workloads
+    sampler = CapacitySampler(workloads, wc.capacity_fraction_min, wc.capacity_fraction_max)
+    game = BatchedGame(
+        GameBank.build(workloads), config.actors.num_games, observation_spec(config), sampler, seed
+    )
+    search = make_search(
+        agent_network(config), config.search.num_simulations, config.search.max_considered_actions
+    )
+    return SelfPlay(game, search, add, seed=seed)
+
+
+def make_learner(config: ml_collections.ConfigDict, state: Any = None) -> Learner:
+    """The learner core of the config (a fresh state unless ``state`` is given)."""
+    return Learner(
+        agent_network(config),
+        optimizer_config(config),
+        sequence_spec(config),
+        config.learner.batch_size,
+        config.replay.importance_beta,
+        config.seed,
+        state=state,
+    )

@@ -1,0 +1,466 @@
+"""The distributed runner: Ray actors for every role, supervised from the driver.
+
+Roles (each a plain class of its folder, wrapped here in a Ray actor with honest
+resources): one Reverb replay server (pinned to the driver's node, so its checkpoints
+land beside the run), N self-play actors, one learner (a GPU where the cluster has one)
+and one evaluator. The supervisor loop keeps exactly one call in flight per role (bounded
+work; Reverb's rate limiter holds the sample-to-insert ratio and applies back-pressure),
+hands every self-play call the newest published parameters, restarts self-play and
+evaluator actors that die, stops cleanly when the learner or replay fails, logs to
+TensorBoard, checkpoints every few minutes and on SIGTERM or Ctrl-C, and resumes from the
+newest valid checkpoint of the run folder.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from mallocmuzero.actors.evaluator import EvaluatorService
+from mallocmuzero.actors.service import SelfPlayService, thread_limits
+from mallocmuzero.actors.workload_sampler import load_split
+from mallocmuzero.agent.checkpoint import save_checkpoint
+from mallocmuzero.cluster import run_checkpoint
+from mallocmuzero.cluster.components import (
+    agent_network,
+    base_workloads,
+    observation_spec,
+    optimizer_config,
+    replay_config,
+    sequence_spec,
+)
+from mallocmuzero.cluster.monitor import TensorBoard
+from mallocmuzero.errors import UserError
+from mallocmuzero.learner.service import LearnerService, restore_train_state, save_train_state
+from mallocmuzero.learner.train_state import init_train_state
+from mallocmuzero.replay.service import ReplayService
+
+ACTORS_FILE = "actors.json"  # pid and node of every live self-play actor
+
+
+class RunFailedError(RuntimeError):
+    """The learner or the replay server failed; the last checkpoint is intact."""
+
+
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a one-machine runtime on 127.0.0.1
+
+
+def start_ray(address: str | None) -> None:
+    """Join the cluster at ``address``, or start a local runtime bound to 127.0.0.1.
+
+    For a local runtime, Ray's single-machine mode makes the node advertise 127.0.0.1, so
+    the GCS, raylet, object manager and every worker listen on loopback only (Ray reads the
+    switch when it is imported; the module constant is set too in case it already was).
+    """
+    if not address:
+        os.environ[LOCAL_ONLY_ENV] = "0"
+    import ray
+    from ray._private import ray_constants
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if address:
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise UserError(f"--address {address}: cannot join the Ray cluster ({exc})") from None
+    else:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+        ray.init(include_dashboard=False, log_to_driver=False, num_cpus=os.cpu_count())
+
+
+class Supervisor:
+    """Starts, feeds, watches, checkpoints and stops the roles of one run."""
+
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        run_dir: str,
+        progress: Callable[[str], None] = print,
+    ) -> None:
+        import ray
+
+        self.ray = ray
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.stop_reason: str | None = None
+        self.counters = collections.Counter()  # self_play_steps, episodes, restarts, ...
+        self.returns: collections.deque[float] = collections.deque(maxlen=500)
+        self.pending: dict[Any, tuple[str, int]] = {}  # in-flight call -> (role, index)
+        self.actor_versions: dict[int, int] = {}
+        self.learner_step = 0
+        self.params_ref = None
+        self.replay = self.learner = self.evaluator = None
+        self.actors: list[Any] = []
+        self.metrics: dict[str, float] = {}
+        self.window = collections.Counter()  # figures since the last log line
+        self.last_eval: dict[str, float] = {}
+
+    # ----------------------------------------------------------------- roles
+    def _options(self, num_cpus: float, env: dict[str, str], **extra: Any) -> dict[str, Any]:
+        return {"num_cpus": num_cpus, "runtime_env": {"env_vars": env}, **extra}
+
+    def _start_replay(self, restore_from: Path | None) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = self.ray.get_runtime_context().get_node_id()
+        host = next(n["NodeManagerAddress"] for n in self.ray.nodes() if n["NodeID"] == here)
+        remote = self.ray.remote(ReplayService).options(
+            **self._options(self.config.replay.num_cpus, {"JAX_PLATFORMS": "cpu"}),
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
+        )
+        self.replay = remote.remote(
+            sequence_spec(self.config),
+            replay_config(self.config),
+            str(self.run_dir / "replay-scratch"),
+            str(restore_from) if restore_from else None,
+            host,
+        )
+        self.replay_address = self.ray.get(self.replay.address.remote())
+
+    def _learner_gpus(self) -> int:
+        wanted = int(self.config.learner.num_gpus)
+        if wanted >= 0:
+            return wanted
+        return 1 if self.ray.cluster_resources().get("GPU", 0) >= 1 else 0
+
+    def _start_learner(self, state: Any) -> None:
+        gpus = self._learner_gpus()
+        env = {"JAX_PLATFORMS": ""} if gpus else {
+            "JAX_PLATFORMS": "cpu", **thread_limits(self.config.learner.num_cpus)
+        }  # fmt: skip
+        remote = self.ray.remote(LearnerService).options(
+            **self._options(self.config.learner.num_cpus, env, num_gpus=gpus)
+        )
+        self.learner = remote.remote(self.config, self.replay_address, state)
+        self.learner_step = self.ray.get(self.learner.current_step.remote())
+        self.progress(
+            f"[train] learner on {self.ray.get(self.learner.device.remote())}, "
+            f"step {self.learner_step}; replay at {self.replay_address}"
+        )
+
+    def _start_actor(self, index: int) -> Any:
+        a = self.config.actors
+        extra = {"resources": {a.resources: 1}} if a.resources else {}
+        env = {"JAX_PLATFORMS": "cpu", **thread_limits(a.num_cpus)}
+        remote = self.ray.remote(SelfPlayService).options(**self._options(a.num_cpus, env, **extra))
+        seed = self.config.seed * 1000 + index + 1 + self.counters["actor_restarts"] * 100
+        actor = remote.remote(self.config, self.base_ref, self.replay_address, index, seed)
+        return actor
+
+    def _write_actors_file(self) -> None:
+        identities = self.ray.get([a.identity.remote() for a in self.actors])
+        path = self.run_dir / ACTORS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(identities, indent=1))
+        tmp.replace(path)
+
+    def _start_evaluator(self) -> None:
+        try:
+            heldout = load_split(self.config.workloads.dir, "heldout")
+        except UserError:
+            heldout = []
+        if not heldout:
+            self.progress("[train] no held-out workloads: the evaluator is off")
+            return
+        remote = self.ray.remote(EvaluatorService).options(
+            **self._options(
+                self.config.evaluator.num_cpus,
+                {"JAX_PLATFORMS": "cpu", **thread_limits(self.config.evaluator.num_cpus)},
+            )
+        )
+        self.evaluator = remote.remote(self.config, heldout)
+
+    # --------------------------------------------------------------- restore
+    def _restore(self, folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
+        template = init_train_state(
+            agent_network(self.config),
+            optimizer_config(self.config),
+            observation_spec(self.config).size,
+            self.config.seed,
+        )
+        state = restore_train_state(folder / "learner", template)
+        try:
+            self._start_replay(folder / "replay")
+            restored = self.ray.get(self.replay.size.remote())
+            self._start_learner(state)
+        except Exception:
+            self._kill(self.replay, self.learner)
+            self.replay = self.learner = None
+            raise
+        self.progress(
+            f"[train] resumed from {folder.name}: learner step {self.learner_step}, "
+            f"{restored} replay items (checkpoint holds {meta['replay_items']})"
+        )
+        return meta
+
+    def start(self) -> None:
+        """Start every role, resuming from the newest valid checkpoint of the run folder."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        base = base_workloads(self.config)
+        self.base_ref = self.ray.put(base)
+        meta = run_checkpoint.restore_newest(self.run_dir, self._restore)
+        if meta is None:
+            self._start_replay(None)
+            self._start_learner(None)
+        else:
+            self.counters.update(meta.get("counters", {}))
+        self.actors = [self._start_actor(i) for i in range(self.config.actors.num_actors)]
+        self._write_actors_file()
+        self._start_evaluator()
+        self.tensorboard = TensorBoard(self.run_dir)
+        self.tensorboard.config(self.learner_step, self.config)
+        self.params_ref = self.learner.params.remote()
+        self.version = self.learner_step
+        for i in range(len(self.actors)):
+            self._submit_actor(i)
+
+    # ------------------------------------------------------------- the loop
+    def _submit_actor(self, i: int) -> None:
+        ref = self.actors[i].run.remote(
+            self.params_ref, self.version, self.config.actors.steps_per_call
+        )
+        self.pending[ref] = ("actor", i)
+
+    def _learner_busy(self) -> bool:
+        return any(role == "learner" for role, _ in self.pending.values())
+
+    def _ensure_learner(self) -> None:
+        """Keep one learner call in flight while the run goes on."""
+        if self.stop_reason is not None or self._learner_busy():
+            return
+        steps = self.config.learner.steps_per_call
+        if self.config.run.max_steps:
+            steps = min(steps, self.config.run.max_steps - self.learner_step)
+        if steps > 0:
+            self.pending[self.learner.train.remote(steps)] = ("learner", 0)
+
+    def _submit_evaluation(self) -> None:
+        if self.evaluator is not None and "evaluator" not in {r for r, _ in self.pending.values()}:
+            ref = self.evaluator.evaluate.remote(self.params_ref, self.version)
+            self.pending[ref] = ("evaluator", 0)
+
+    def _on_actor(self, i: int, ref: Any) -> None:
+        try:
+            out = self.ray.get(ref)
+        except (self.ray.exceptions.RayActorError, self.ray.exceptions.RayTaskError) as exc:
+            self.counters["actor_restarts"] += 1
+            self.progress(f"[train] self-play actor {i} failed ({type(exc).__name__}); restarting")
+            self._kill(self.actors[i])
+            self.actors[i] = self._start_actor(i)
+            self._write_actors_file()
+        else:
+            self.actor_versions[i] = out["version"]
+            for key in ("steps", "simulations", "episodes"):
+                self.counters[f"self_play_{key}"] += out[key]
+                self.window[f"actor{i}/{key}"] += out[key]
+            self.returns.extend(out["returns"])
+        if self.stop_reason is None or self._learner_busy():  # the learner may need data
+            self._submit_actor(i)
+
+    def _on_learner(self, ref: Any) -> None:
+        try:
+            out = self.ray.get(ref)
+        except (self.ray.exceptions.RayActorError, self.ray.exceptions.RayTaskError) as exc:
+            raise RunFailedError(f"the learner failed: {type(exc).__name__}: {exc}") from None
+        self.learner_step = out["step"]
+        self.metrics = out["metrics"]
+        self.window["learner_steps"] += out["steps"]
+        self.window["learner_seconds"] += out["seconds"]
+        self.window["learner_wait_seconds"] += out["wait_seconds"]
+        self.params_ref = self.learner.params.remote()
+        self.version = self.learner_step
+
+    def _on_evaluator(self, ref: Any) -> None:
+        try:
+            out = self.ray.get(ref)
+        except (self.ray.exceptions.RayActorError, self.ray.exceptions.RayTaskError) as exc:
+            self.progress(f"[train] evaluator failed ({type(exc).__name__}); restarting")
+            self._kill(self.evaluator)
+            self._start_evaluator()
+            return
+        self.last_eval = out["scalars"]
+        self.tensorboard.scalars(
+            self.learner_step, {f"eval/{k}": v for k, v in out["scalars"].items()}
+        )
+        self.tensorboard.images(self.learner_step, out["images"])
+
+    def _wait(self, timeout: float) -> None:
+        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        for ref in ready:
+            self._handle(ref)
+
+    def _handle(self, ref: Any) -> None:
+        role, i = self.pending.pop(ref)
+        if role == "actor":
+            self._on_actor(i, ref)
+        elif role == "learner":
+            self._on_learner(ref)
+        else:
+            self._on_evaluator(ref)
+
+    def _replay_stats(self) -> dict[str, float]:
+        try:
+            return self.ray.get(self.replay.stats.remote(), timeout=60)
+        except Exception as exc:
+            raise RunFailedError(f"the replay server failed: {type(exc).__name__}: {exc}") from None
+
+    def _log(self, elapsed: float, previous: dict[str, float]) -> dict[str, float]:
+        stats = self._replay_stats()
+        w, seconds = self.window, max(elapsed, 1e-9)
+        inserts = stats["inserts"] - previous.get("inserts", stats["inserts"])
+        samples = stats["samples"] - previous.get("samples", stats["samples"])
+        scalars = {f"loss/{k[5:]}" if k.startswith("loss/") else f"learner/{k}": v
+                   for k, v in self.metrics.items() if k != "replay_wait_s"}  # fmt: skip
+        n = len(self.actors)
+        per_actor = {i: w[f"actor{i}/steps"] / seconds for i in range(n)}
+        scalars.update({f"self_play/actor{i}/steps_per_s": v for i, v in per_actor.items()})
+        scalars.update({
+            f"self_play/actor{i}/simulations_per_s": w[f"actor{i}/simulations"] / seconds
+            for i in range(n)
+        })  # fmt: skip
+        total = sum(per_actor.values())
+        scalars["self_play/steps_per_s"] = total
+        scalars["self_play/simulations_per_s"] = total * self.config.search.num_simulations
+        scalars["learner/steps_per_s"] = w["learner_steps"] / seconds
+        scalars["learner/replay_wait_fraction"] = w["learner_wait_seconds"] / max(
+            w["learner_seconds"], 1e-9
+        )
+        scalars["replay/size"] = stats["size"]
+        if inserts > 0:
+            scalars["replay/samples_per_insert"] = samples / inserts
+        if self.actor_versions:
+            scalars["policy_lag"] = self.learner_step - float(
+                np.mean(list(self.actor_versions.values()))
+            )
+        if self.returns:
+            scalars["self_play/episode_return"] = float(np.mean(self.returns))
+        self.tensorboard.scalars(self.learner_step, scalars)
+        self.tensorboard.flush()
+        self.progress(
+            f"[train] step {self.learner_step} | self-play {total:,.0f} steps/s ({n} actors) | "
+            f"replay {stats['size']:,.0f} items, {scalars.get('replay/samples_per_insert', 0):.2f} "
+            f"samples/insert | lag {scalars.get('policy_lag', 0):.0f} | return "
+            f"{scalars.get('self_play/episode_return', 0):.4f} | loss "
+            f"{self.metrics.get('loss/total', float('nan')):.4f}"
+            + (f" | eval gain/msa {self.last_eval['gain/mean']:+.2%}" if self.last_eval else "")
+        )
+        self.window.clear()
+        return stats
+
+    def checkpoint(self) -> Path:
+        """Save learner, replay and counters under the learner's step (learner idle)."""
+        state = self.ray.get(self.learner.state.remote())
+        step = int(state.step)
+
+        def parts(folder: Path) -> dict[str, Any]:
+            save_train_state(folder / "learner", state)
+            items = self.ray.get(self.replay.checkpoint.remote(str(folder / "replay")))
+            meta = {"learner_steps": step, "observation_size": observation_spec(self.config).size,
+                    "num_actions": observation_spec(self.config).num_actions}  # fmt: skip
+            save_checkpoint(folder / "agent", state.params, self.config, meta)
+            return {"replay_items": items, "counters": dict(self.counters), "time": time.time()}
+
+        folder = run_checkpoint.write_checkpoint(
+            self.run_dir, step, parts, keep=self.config.run.keep_checkpoints
+        )
+        save_checkpoint(
+            self.run_dir / "checkpoint",
+            state.params,
+            self.config,
+            json.loads((folder / "agent" / "meta.json").read_text()),
+        )
+        items = json.loads((folder / run_checkpoint.META).read_text())["replay_items"]
+        self.progress(f"[train] checkpoint {folder.name}: {items} replay items")
+        return folder
+
+    def _kill(self, *handles: Any) -> None:
+        for handle in handles:
+            if handle is not None:
+                try:
+                    self.ray.kill(handle, no_restart=True)
+                except Exception:  # already gone
+                    pass
+
+    def run(self) -> dict[str, Any]:
+        """The supervisor loop until max steps, max minutes or a stop signal.
+
+        A checkpoint (and the final one) waits for the learner's call in flight to end
+        while self-play goes on: the learner may be waiting for replay data.
+        """
+        c = self.config.run
+        started = last_log = last_ckpt = last_eval = time.monotonic()
+        previous = self._replay_stats()
+        checkpoint_due = False
+        while True:
+            self._wait(timeout=0.5)
+            now = time.monotonic()
+            if self.stop_reason is None and c.max_steps and self.learner_step >= c.max_steps:
+                self.stop_reason = f"reached {c.max_steps} learner steps"
+            elif self.stop_reason is None and c.max_minutes and now - started >= c.max_minutes * 60:
+                self.stop_reason = f"reached {c.max_minutes:g} minutes"
+            if now - last_log >= c.log_interval_s:
+                previous = self._log(now - last_log, previous)
+                last_log = now
+            if now - last_eval >= self.config.evaluator.interval_s:
+                self._submit_evaluation()
+                last_eval = now
+            checkpoint_due |= now - last_ckpt >= c.checkpoint_interval_minutes * 60
+            if self._learner_busy():
+                continue
+            if self.stop_reason is not None:
+                break
+            if checkpoint_due:
+                self.checkpoint()
+                last_ckpt, checkpoint_due = time.monotonic(), False
+            self._ensure_learner()
+        self.progress(f"[train] stopping: {self.stop_reason}")
+        folder = self.checkpoint()
+        return {"learner_steps": self.learner_step, "checkpoint": str(folder), **self.counters}
+
+    def shutdown(self) -> None:
+        """Stop every role and the replay server."""
+        self._kill(*self.actors, self.evaluator, self.learner)
+        if self.replay is not None:
+            try:
+                self.ray.get(self.replay.stop.remote(), timeout=30)
+            except Exception:
+                pass
+            self._kill(self.replay)
+        if getattr(self, "tensorboard", None) is not None:
+            self.tensorboard.close()
+
+
+def train_distributed(
+    config: ml_collections.ConfigDict,
+    run_dir: str,
+    address: str | None = None,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run training on Ray (local runtime by default, or the cluster at ``address``)."""
+    import ray
+
+    start_ray(address)
+    supervisor = Supervisor(config, run_dir, progress)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        supervisor.stop_reason = f"signal {signal.Signals(signum).name}"
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        supervisor.start()
+        return supervisor.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        supervisor.shutdown()
+        ray.shutdown()

@@ -1,0 +1,85 @@
+"""The learner role: the learner core behind a remote Reverb client, with orbax state.
+
+A plain class; the distributed runner wraps it in a Ray actor (``num_gpus=1`` where the
+cluster has an accelerator). Its state (parameters, target network, optimizer, RNG and
+step) travels to the supervisor, which saves it with orbax on its own node, so a cluster
+needs no shared filesystem.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from mallocmuzero.cluster.components import make_learner
+from mallocmuzero.learner.train_state import TrainState
+
+
+def save_train_state(folder: str | Path, state: TrainState) -> None:
+    """Write a learner state with orbax into ``folder`` (which must not exist)."""
+    import orbax.checkpoint as ocp
+
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(Path(folder).resolve(), jax.device_get(state))
+    checkpointer.wait_until_finished()
+
+
+def restore_train_state(folder: str | Path, template: TrainState) -> TrainState:
+    """Read a learner state written by :func:`save_train_state`, shaped like ``template``."""
+    import orbax.checkpoint as ocp
+
+    return ocp.StandardCheckpointer().restore(Path(folder).resolve(), template)
+
+
+class LearnerService:
+    """Trains in calls of a few steps; publishes parameters; saves its state."""
+
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        replay_address: str,
+        state: TrainState | None = None,
+    ) -> None:
+        import reverb
+
+        self._client = reverb.Client(replay_address)
+        self._learner = make_learner(config, state=jax.device_put(state) if state else None)
+
+    @property
+    def step(self) -> int:
+        """Learner steps taken (restored steps included)."""
+        return int(self._learner.state.step)
+
+    def current_step(self) -> int:
+        """Learner steps taken (for remote callers)."""
+        return self.step
+
+    def device(self) -> str:
+        """The JAX device the learner trains on."""
+        return str(jax.devices()[0])
+
+    def train(self, num_steps: int) -> dict[str, Any]:
+        """Take ``num_steps`` steps; returns mean metrics, the step and the time split."""
+        started = time.perf_counter()
+        history = [self._learner.step(self._client) for _ in range(num_steps)]
+        metrics = {k: float(np.mean([m[k] for m in history])) for k in history[0]}
+        return {
+            "metrics": metrics,
+            "step": self.step,
+            "steps": num_steps,
+            "seconds": time.perf_counter() - started,
+            "wait_seconds": float(sum(m["replay_wait_s"] for m in history)),
+        }
+
+    def params(self) -> Any:
+        """The current parameters as host arrays (to publish through the object store)."""
+        return jax.device_get(self._learner.params)
+
+    def state(self) -> TrainState:
+        """The whole learner state as host arrays (for checkpoints)."""
+        return jax.device_get(self._learner.state)

@@ -1,0 +1,184 @@
+"""The distributed runner with a real Ray runtime and a real Reverb server.
+
+Each run is a real ``mallocmuzero train`` process: killed with SIGKILL and resumed, an
+actor killed by its pid, listening sockets checked with ``ss -ltnp``, TensorBoard events
+read back, and a real two-node Ray cluster started with ``ray start`` on this machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mallocmuzero.replay.checkpoint import item_count
+
+pytest.importorskip("reverb")
+pytest.importorskip("ray")
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CLI = [str(BIN / "mallocmuzero")]
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+
+TAGS = {
+    "loss/total", "loss/policy", "loss/value", "loss/reward", "learner/learning_rate",
+    "learner/grad_norm", "learner/steps_per_s", "learner/replay_wait_fraction",
+    "self_play/steps_per_s", "self_play/simulations_per_s", "self_play/actor0/steps_per_s",
+    "self_play/actor1/simulations_per_s", "replay/size", "replay/samples_per_insert",
+    "policy_lag", "self_play/episode_return", "eval/gain/mean",
+}  # fmt: skip
+
+
+def train_args(run: Path, suite: Path, *extra: str) -> list[str]:
+    return [*CLI, "train", "--config", "configs/smoke.py", "--run-dir", str(run),
+            "--set", f"workloads.dir={suite}", "--set", "replay.min_size_to_sample=32",
+            "--set", "run.log_interval_s=1.0", *extra]  # fmt: skip
+
+
+def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the run exited with {proc.returncode} before {what}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def checkpoints(run: Path) -> list[Path]:
+    return sorted((run / "checkpoints").glob("step_*"))
+
+
+def listening(pids: set[int]) -> list[tuple[str, int, int]]:
+    """(address, port, pid) of every listening TCP socket of ``pids``, from ``ss -ltnp``."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        fields = line.split()
+        address, _, port = fields[3].rpartition(":")
+        for pid in map(int, re.findall(r"pid=(\d+)", line)):
+            if pid in pids:
+                found.append((address.strip("[]"), int(port), pid))
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    if address in ("*", "0.0.0.0", "::"):  # every interface
+        return False
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+def process_tree(pid: int) -> set[int]:
+    import psutil
+
+    root = psutil.Process(pid)
+    return {pid, *(p.pid for p in root.children(recursive=True))}
+
+
+def test_kill_resume_restart_loopback_and_tensorboard(small_suite, tmp_path):
+    run, log = tmp_path / "run", tmp_path / "first.log"
+    args = train_args(run, small_suite, "--max-steps", "100000",
+                      "--set", "run.checkpoint_interval_minutes=0.05")  # fmt: skip
+    with open(log, "w") as out:
+        proc = subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    try:
+        wait_for(lambda: checkpoints(run), 300, "a first checkpoint", proc)
+        # Every Ray service of a local run listens on loopback; only Reverb's port (which
+        # takes no address) listens on every interface.
+        replay_port = int(re.search(r"replay at 127\.0\.0\.1:(\d+)", log.read_text()).group(1))
+        sockets = listening(process_tree(proc.pid))
+        assert len(sockets) >= 4, sockets  # gcs, raylet, workers, reverb
+        exposed = [s for s in sockets if not is_loopback(s[0]) and s[1] != replay_port]
+        assert exposed == [], exposed
+
+        # Kill a self-play actor by its pid: the run goes on and the actor comes back.
+        actors = json.loads((run / "actors.json").read_text())
+        victim = actors[0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: "self-play actor 0 failed" in log.read_text(), 120, "the restart", proc)
+        wait_for(
+            lambda: json.loads((run / "actors.json").read_text())[0]["pid"] != victim,
+            120, "a new actor pid", proc,
+        )  # fmt: skip
+        after_kill = checkpoints(run)[-1].name
+        wait_for(lambda: checkpoints(run)[-1].name > after_kill, 180, "training to go on", proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the runtime it started
+        proc.wait(timeout=60)
+
+    newest = checkpoints(run)[-1]
+    meta = json.loads((newest / "meta.json").read_text())
+    step = meta["step"]
+    assert meta["replay_items"] == item_count(newest / "replay") > 0
+    assert meta["counters"]["actor_restarts"] >= 1
+
+    resume_args = train_args(run, small_suite, "--max-steps", str(step + 10), "--resume")
+    resumed = subprocess.run(
+        resume_args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    expected = (f"resumed from {newest.name}: learner step {step}, {meta['replay_items']} "
+                f"replay items (checkpoint holds {meta['replay_items']})")  # fmt: skip
+    assert expected in resumed.stdout, resumed.stdout[-3000:]
+    final = json.loads((checkpoints(run)[-1] / "meta.json").read_text())
+    assert final["step"] == step + 10
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])  # TF2 summaries: scalars, images and text as tensors
+    assert TAGS <= tags, sorted(TAGS - tags)
+    assert any(t.startswith("memory_map/") and t.endswith("/agent") for t in tags)
+    assert any(t.startswith("memory_map/") and t.endswith("/msa") for t in tags)
+    assert "config" in tags
+    steps = [e.step for e in events.Tensors("self_play/steps_per_s")]
+    assert min(steps) < step <= max(steps) <= step + 10  # one curve across the resume
+    assert (run / "checkpoint" / "params.msgpack").is_file()  # usable by solve --solver agent
+
+
+def test_two_node_cluster_places_actors_on_the_second_node(small_suite, tmp_path, monkeypatch):
+    """A real head node and a real worker node (separate raylets), joined by address.
+
+    ``ray start`` cannot add a second node on loopback (its CLI refuses multi-node in
+    Ray's single-machine mode and otherwise advertises the external interface), so the
+    two nodes are started with Ray's own multi-node test cluster, on 127.0.0.1.
+    """
+    from ray import cluster_utils
+    from ray._private import ray_constants
+
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # nodes advertise 127.0.0.1
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
+    cluster = cluster_utils.Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False}
+    )
+    try:
+        worker = cluster.add_node(num_cpus=2, resources={"selfplay": 2})
+        cluster.wait_for_nodes()
+        run = tmp_path / "run"
+        args = train_args(run, small_suite, "--max-steps", "10", "--address", cluster.address,
+                          "--set", "actors.resources=selfplay")  # fmt: skip
+        env = {**ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+        result = subprocess.run(
+            args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        actors = json.loads((run / "actors.json").read_text())
+        assert len(actors) == 2 and {a["node"] for a in actors} == {worker.node_id}
+        assert worker.node_id != cluster.head_node.node_id
+    finally:
+        cluster.shutdown()
