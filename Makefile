@@ -7,7 +7,7 @@ export RAY_AUTH_MODE ?= disabled
 export JAX_PLATFORMS ?= cpu
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test lint bench workloads train clean help
+.PHONY: install test lint bench workloads train tensorboard clean help
 
 help:
 	@echo "make install   create $(VENV) (Python 3.11, Linux x86_64) with the pinned lock and the project"
@@ -15,7 +15,8 @@ help:
 	@echo "make lint      ruff over the project"
 	@echo "make workloads build the built-in workload suite into workloads/"
 	@echo "make bench     run the benchmarks and rewrite BENCHMARKS.md"
-	@echo "make train     train the agent with configs/default.py into runs/default (30 min)"
+	@echo "make train     train the agent with configs/default.py into runs/default (30 min, local Ray)"
+	@echo "make tensorboard  serve runs/ on http://127.0.0.1:6006"
 
 install: $(STAMP)
 
@@ -49,6 +50,9 @@ bench: install workloads
 
 train: install workloads
 	$(VENV)/bin/mallocmuzero train --config configs/default.py --run-dir runs/default --max-minutes 30
+
+tensorboard: install
+	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port 6006
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

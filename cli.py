@@ -158,9 +158,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Per workload and capacity: the agent against msa, restarts, beam and cpsat."""
-    import numpy as np
-
-    from mallocmuzero.actors.evaluate import evaluate
+    from mallocmuzero.actors.evaluate import (
+        EVALUATION_HEADER,
+        evaluate,
+        evaluation_summary,
+        evaluation_table,
+    )
     from mallocmuzero.actors.workload_sampler import load_split
     from mallocmuzero.agent.checkpoint import load_checkpoint
     from mallocmuzero.agent.search import make_search
@@ -171,38 +174,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     search = make_search(net, config.search.num_simulations, config.search.max_considered_actions)
     workloads = load_split(args.workloads, args.suite)
     rows = evaluate(
-        workloads, args.fractions, params, net, spec, search, args.samples, args.cpsat_time_limit
+        workloads,
+        args.fractions,
+        params,
+        net,
+        spec,
+        search,
+        args.samples,
+        args.cpsat_time_limit,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
 
-    def pct(x: float | None) -> str:
-        return "-" if x is None else f"{x:.1%}"
-
-    table = [
-        [
-            r.workload,
-            f"{r.fraction:g}",
-            f"{r.agent:.5g}",
-            f"{r.agent_wall_s:.1f}",
-            f"{r.msa:.5g}",
-            f"{r.restarts:.5g}",
-            f"{r.beam:.5g}",
-            f"{r.cpsat:.5g}" + ("" if r.cpsat_optimal else "*"),
-            f"{r.gain_over_msa:+.2%}",
-            pct(r.headroom_recovered),
-            pct(r.share_of_optimum),
-        ]  # fmt: skip
-        for r in rows
-    ]
-    header = ["workload", "cap.", "agent s", "wall s", "msa s", "restarts s", "beam16 s",
-              "cpsat s", "gain/msa", "headroom rec.", "share of opt."]  # fmt: skip
-    _print_table(header, table)
-    recovered = [r.headroom_recovered for r in rows if r.headroom_recovered is not None]
-    print(
-        f"{len(rows)} cases: mean gain over msa {np.mean([r.gain_over_msa for r in rows]):+.2%}, "
-        f"worst {min(r.gain_over_msa for r in rows):+.2%}; mean headroom recovered "
-        f"{pct(float(np.mean(recovered)) if recovered else None)} over {len(recovered)} cases "
-        "with headroom (restarts and beam16 ran for the agent's wall time; * cpsat not proven)"
-    )
+    _print_table(EVALUATION_HEADER, evaluation_table(rows))
+    print(evaluation_summary(rows))
     return 0
 
 

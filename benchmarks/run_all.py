@@ -7,6 +7,7 @@ shared and noisy); quality figures are times of the cost model, which do not var
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mallocmuzero.benchmarks import agent_speed, baseline_quality, game_throughput
+from mallocmuzero.benchmarks import agent_speed, baseline_quality, distributed, game_throughput
 from mallocmuzero.env.workload import load_workload, write_json_atomic
 
 
@@ -67,6 +68,48 @@ def quality_markdown(cases: list[baseline_quality.Case], budgets: dict[str, floa
     return _fmt_table(header, rows) + "\n\n" + "\n".join(summary)
 
 
+def agent_quality(checkpoint: str, workloads: str, cpsat_limit_s: float, progress) -> list[dict]:
+    """The shipped agent on the held-out programs at 0.1, 0.25 and 0.5 (``evaluate``)."""
+    from mallocmuzero.actors.evaluate import evaluate
+    from mallocmuzero.actors.workload_sampler import load_split
+    from mallocmuzero.agent.checkpoint import load_checkpoint
+    from mallocmuzero.agent.search import make_search
+    from mallocmuzero.cluster.components import observation_spec
+
+    params, config, meta, net = load_checkpoint(checkpoint)
+    spec = observation_spec(config)
+    search = make_search(net, config.search.num_simulations, config.search.max_considered_actions)
+    heldout = load_split(workloads, "heldout")
+    rows = evaluate(heldout, (0.1, 0.25, 0.5), params, net, spec, search, samples=8,
+                    cpsat_time_limit=cpsat_limit_s, progress=progress)  # fmt: skip
+    return {"checkpoint": checkpoint, "meta": meta, "rows": [r.__dict__ for r in rows]}
+
+
+def agent_markdown(result: dict) -> str:
+    """The held-out evaluation table of the shipped checkpoint."""
+    from mallocmuzero.actors.evaluate import (
+        EVALUATION_HEADER,
+        EvaluationRow,
+        evaluation_summary,
+        evaluation_table,
+    )
+
+    rows = [EvaluationRow(**r) for r in result["rows"]]
+    meta = result["meta"]
+    return (
+        f"Checkpoint `{result['checkpoint']}` ({meta.get('learner_steps', '?')} learner steps, "
+        f"{meta.get('self_play_steps', '?'):,} self-play steps). The agent is a greedy search "
+        "rollout plus 8 sampled ones, the best kept by the cost model (`solve --solver agent "
+        "--samples 8`); restarts and beam16 get the agent's wall time; cpsat 30 s.\n\n"
+        + _fmt_table(EVALUATION_HEADER, evaluation_table(rows))
+        + "\n\n"
+        + evaluation_summary(rows)
+    )
+
+
+SECTIONS = ("throughput", "search", "quality", "distributed", "agent")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the benchmarks and write BENCHMARKS.md")
     parser.add_argument("--workloads", default="workloads/builtin")
@@ -75,7 +118,16 @@ def main() -> None:
     parser.add_argument("--restarts-seconds", type=float, default=5.0)
     parser.add_argument("--beam-limit-seconds", type=float, default=60.0)
     parser.add_argument("--cpsat-limit-seconds", type=float, default=30.0)
+    parser.add_argument("--scaling-minutes", type=float, default=3.0)
+    parser.add_argument("--soak-minutes", type=float, default=10.0)
+    parser.add_argument("--checkpoint", default="checkpoints/pretrained")
     parser.add_argument("--only", nargs="*", help="workload names (default: all)")
+    parser.add_argument(
+        "--sections",
+        nargs="*",
+        choices=SECTIONS,
+        help="rerun only these; the others keep their results from the .json beside --out",
+    )
     parser.add_argument(
         "--cache", default=".bench-cache.jsonl", help="finished cases, reused by a rerun"
     )
@@ -87,39 +139,69 @@ def main() -> None:
         workloads = [w for w in workloads if w.name in args.only]
     if not workloads:
         raise SystemExit(f"no workloads in {args.workloads}: run 'make workloads' first")
+    raw_path = Path(args.out).with_suffix(".json")
+    sections = args.sections or SECTIONS
+    raw = json.loads(raw_path.read_text()) if args.sections and raw_path.exists() else {}
+    missing = [s for s in SECTIONS if s not in sections and s not in raw]
+    if missing:
+        raise SystemExit(f"{raw_path} has no results for {missing}: run them too")
     started = time.time()
-    print(f"[bench] game throughput over {len(workloads)} workloads ...", flush=True)
-    tp = game_throughput.run(workloads, seconds=args.throughput_seconds)
-    print(
-        f"  batched {tp['batched_steps_per_s']:,.0f} steps/s, "
-        f"single {tp['single_steps_per_s']:,.0f} steps/s, ratio {tp['ratio']:.1f}x",
-        flush=True,
-    )
-    print("[bench] search and learner speed ...", flush=True)
-    search = agent_speed.search_speed(workloads, seconds=args.throughput_seconds)
-    learner = agent_speed.learner_speed(seconds=args.throughput_seconds)
-    print(
-        f"  search: core {search['core_sims_per_s']:,.0f} sims/s, "
-        f"raw {search['raw_sims_per_s']:,.0f} sims/s ({search['ratio']:.0%}); "
-        f"learner {learner['train_steps_per_s']:.1f} steps/s",
-        flush=True,
-    )
-    print("[bench] baseline quality ...", flush=True)
+    say = lambda line: print(line, flush=True)  # noqa: E731
+    if "throughput" in sections:
+        say(f"[bench] game throughput over {len(workloads)} workloads ...")
+        tp = raw["throughput"] = game_throughput.run(workloads, seconds=args.throughput_seconds)
+        say(f"  batched {tp['batched_steps_per_s']:,.0f} steps/s, single "
+            f"{tp['single_steps_per_s']:,.0f} steps/s, ratio {tp['ratio']:.1f}x")  # fmt: skip
+    if "search" in sections:
+        say("[bench] search and learner speed ...")
+        raw["search"] = agent_speed.search_speed(workloads, seconds=args.throughput_seconds)
+        raw["learner"] = agent_speed.learner_speed(seconds=args.throughput_seconds)
+        sp, lr = raw["search"], raw["learner"]
+        say(f"  search: core {sp['core_sims_per_s']:,.0f} sims/s ({sp['ratio']:.0%} of raw); "
+            f"learner {lr['train_steps_per_s']:.1f} steps/s")  # fmt: skip
     budgets = {
         "restarts_s": args.restarts_seconds,
         "beam_limit_s": args.beam_limit_seconds,
         "cpsat_limit_s": args.cpsat_limit_seconds,
     }
-    cases = baseline_quality.run(
-        workloads, **budgets, progress=lambda s: print(s, flush=True), cache=Path(args.cache)
-    )
+    if "quality" in sections:
+        say("[bench] baseline quality ...")
+        cases = baseline_quality.run(workloads, **budgets, progress=say, cache=Path(args.cache))
+        raw["quality"] = [c.__dict__ for c in cases]
+        raw["budgets"] = budgets
+    if "distributed" in sections:
+        raw["distributed"] = distributed.run(
+            args.workloads, args.scaling_minutes, args.soak_minutes, progress=say
+        )
+    if "agent" in sections:
+        say(f"[bench] the agent of {args.checkpoint} on the held-out programs ...")
+        raw["agent"] = agent_quality(args.checkpoint, args.workloads, args.cpsat_limit_seconds, say)
+    raw["written"] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "seconds": time.time()
+        - started
+        + (raw.get("written", {}).get("seconds", 0) if args.sections else 0),
+        "sections": list(sections),
+    }
+    Path(args.out).write_text(render(raw))
+    write_json_atomic(raw, raw_path)
+    say(f"[bench] wrote {args.out}")
 
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    text = f"""# Benchmarks
 
-Written by `make bench` ({time.strftime("%Y-%m-%d")}, {machine}, {time.time() - started:.0f} s).
+def render(raw: dict) -> str:
+    """BENCHMARKS.md from the raw results of every section."""
+    tp, search, learner = raw["throughput"], raw["search"], raw["learner"]
+    cases = [baseline_quality.Case(**c) for c in raw["quality"]]
+    budgets = raw.get("budgets", {"restarts_s": 5.0, "beam_limit_s": 60.0, "cpsat_limit_s": 30.0})
+    w = raw["written"]
+    return f"""# Benchmarks
+
+Written by `make bench` ({w["date"]}, {w["machine"]}; this pass ran {", ".join(w["sections"])}).
 Workloads: the built-in suite (`make workloads`), real XLA CPU compilations of JAX programs.
 Hardware of cost model v1: 100 TFLOP/s, slow 1 TB/s, fast 10 TB/s.
+`python -m mallocmuzero.benchmarks.run_all --sections ...` reruns some sections and keeps
+the others' results from `BENCHMARKS.json`.
 
 ## (a) Game throughput
 
@@ -152,16 +234,24 @@ synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every cor
 | raw search call | {search["raw_sims_per_s"]:,.0f} simulations | 1.00 |
 | self-play core | {search["core_sims_per_s"]:,.0f} simulations | {search["ratio"]:.2f} |
 | learner train step | {learner["train_steps_per_s"]:.1f} steps | |
+
+## (d) The distributed system
+
+Real local runs (Ray runtime, Reverb server, learner, evaluator, actors), each figure read
+back from the run's own TensorBoard events and averaged over the second half of the run:
+total self-play steps per second with 1 and 2 actors, learner steps per second, the
+fraction of learner time spent waiting for replay, the achieved sample-to-insert ratio
+against the configured one, and the policy lag. Default config (64 games per actor,
+16 simulations, batch 64, 1 sample per insert) on a
+local Ray runtime on this {w["machine"]} machine: every role shares the same cores, so the
+actor ratio shows contention here, not the scaling of a cluster.
+
+{distributed.markdown(raw["distributed"])}
+
+## (e) The pretrained agent on held-out programs
+
+{agent_markdown(raw["agent"])}
 """
-    Path(args.out).write_text(text)
-    raw = {
-        "throughput": tp,
-        "search": search,
-        "learner": learner,
-        "quality": [c.__dict__ for c in cases],
-    }
-    write_json_atomic(raw, Path(args.out).with_suffix(".json"))
-    print(f"[bench] wrote {args.out}", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,12 +56,40 @@ class RunFailedError(RuntimeError):
 LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a one-machine runtime on 127.0.0.1
 
 
-def start_ray(address: str | None) -> None:
+def required_cpus(config: ml_collections.ConfigDict) -> float:
+    """CPUs the roles declare: actors, learner, replay server and evaluator."""
+    return (
+        config.actors.num_actors * config.actors.num_cpus
+        + config.learner.num_cpus
+        + config.replay.num_cpus
+        + config.evaluator.num_cpus
+    )
+
+
+def check_resources(config: ml_collections.ConfigDict, available: dict[str, float]) -> None:
+    """Refuse a config the cluster can never place (it would wait forever)."""
+    need, have = required_cpus(config), available.get("CPU", 0.0)
+    if need > have + 1e-9:
+        raise UserError(
+            f"the roles need {need:g} CPUs (actors.num_actors x actors.num_cpus + "
+            f"learner.num_cpus + replay.num_cpus + evaluator.num_cpus) but the cluster has {have:g}"
+        )
+    name = config.actors.resources
+    if name and available.get(name, 0.0) < config.actors.num_actors:
+        raise UserError(
+            f"actors.resources={name!r}: the cluster offers {available.get(name, 0.0):g} "
+            f"units of {name!r}, {config.actors.num_actors} actors need one each"
+        )
+
+
+def start_ray(config: ml_collections.ConfigDict, address: str | None) -> None:
     """Join the cluster at ``address``, or start a local runtime bound to 127.0.0.1.
 
     For a local runtime, Ray's single-machine mode makes the node advertise 127.0.0.1, so
     the GCS, raylet, object manager and every worker listen on loopback only (Ray reads the
     switch when it is imported; the module constant is set too in case it already was).
+    A local runtime declares the machine's cores, or the roles' total with a warning when
+    the config asks for more (the roles then share the cores).
     """
     if not address:
         os.environ[LOCAL_ONLY_ENV] = "0"
@@ -74,7 +104,15 @@ def start_ray(address: str | None) -> None:
             raise UserError(f"--address {address}: cannot join the Ray cluster ({exc})") from None
     else:
         ray_constants.ENABLE_RAY_CLUSTER = False
-        ray.init(include_dashboard=False, log_to_driver=False, num_cpus=os.cpu_count())
+        cores, need = os.cpu_count() or 1, required_cpus(config)
+        if need > cores:
+            print(
+                f"mallocmuzero: warning: the roles declare {need:g} CPUs on a {cores}-core "
+                "machine; they will share the cores",
+                file=sys.stderr,
+            )
+        ray.init(include_dashboard=False, log_to_driver=False, num_cpus=max(cores, math.ceil(need)))
+    check_resources(config, ray.cluster_resources())
 
 
 class Supervisor:
@@ -449,7 +487,6 @@ def train_distributed(
     """Run training on Ray (local runtime by default, or the cluster at ``address``)."""
     import ray
 
-    start_ray(address)
     supervisor = Supervisor(config, run_dir, progress)
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -457,10 +494,12 @@ def train_distributed(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        start_ray(config, address)
         supervisor.start()
         return supervisor.run()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        supervisor.shutdown()
-        ray.shutdown()
+        if ray.is_initialized():
+            supervisor.shutdown()
+            ray.shutdown()

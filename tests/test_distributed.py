@@ -182,3 +182,26 @@ def test_two_node_cluster_places_actors_on_the_second_node(small_suite, tmp_path
         assert worker.node_id != cluster.head_node.node_id
     finally:
         cluster.shutdown()
+
+
+def test_resource_and_resume_errors_are_one_line(tmp_path, capsys):
+    from mallocmuzero.cli import main
+    from mallocmuzero.cluster.launch import check_resources, required_cpus
+    from mallocmuzero.configs.loader import load_config
+    from mallocmuzero.errors import UserError
+
+    config = load_config("configs/smoke.py", ["actors.num_actors=3", "actors.resources=selfplay"])
+    assert required_cpus(config) == 3 * 0.5 + 0.5 + 0.25 + 0.25
+    with pytest.raises(UserError, match="the roles need 2.5 CPUs .* the cluster has 2"):
+        check_resources(config, {"CPU": 2.0, "selfplay": 3.0})
+    with pytest.raises(UserError, match="offers 1 units of 'selfplay', 3 actors need one each"):
+        check_resources(config, {"CPU": 8.0, "selfplay": 1.0})
+    check_resources(config, {"CPU": 2.5, "selfplay": 3.0})
+
+    run = tmp_path / "empty"
+    assert main(["train", "--config", "configs/smoke.py", "--run-dir", str(run), "--resume"]) == 2
+    assert "holds no checkpoint to resume from" in capsys.readouterr().err
+    args = ["train", "--config", "configs/smoke.py", "--run-dir", str(run), "--runner", "sync"]
+    assert main([*args, "--address", "127.0.0.1:1"]) == 2
+    assert "--address needs the ray runner" in capsys.readouterr().err
+    assert not run.exists()
