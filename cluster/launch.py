@@ -135,6 +135,7 @@ class Supervisor:
         self.returns: collections.deque[float] = collections.deque(maxlen=500)
         self.pending: dict[Any, tuple[str, int]] = {}  # in-flight call -> (role, index)
         self.actor_versions: dict[int, int] = {}
+        self.identities: dict[int, dict[str, Any]] = {}  # actor index -> pid and node
         self.learner_step = 0
         self.params_ref = None
         self.replay = self.learner = self.evaluator = None
@@ -193,14 +194,22 @@ class Supervisor:
         remote = self.ray.remote(SelfPlayService).options(**self._options(a.num_cpus, env, **extra))
         seed = self.config.seed * 1000 + index + 1 + self.counters["actor_restarts"] * 100
         actor = remote.remote(self.config, self.base_ref, self.replay_address, index, seed)
+        self.pending[actor.identity.remote()] = ("identity", index)
         return actor
 
     def _write_actors_file(self) -> None:
-        identities = self.ray.get([a.identity.remote() for a in self.actors])
+        identities = [self.identities[i] for i in sorted(self.identities)]
         path = self.run_dir / ACTORS_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(identities, indent=1))
         tmp.replace(path)
+
+    def _on_identity(self, i: int, ref: Any) -> None:
+        try:
+            self.identities[i] = self.ray.get(ref)
+        except (self.ray.exceptions.RayActorError, self.ray.exceptions.RayTaskError):
+            return  # the actor died starting: its run call fails too and restarts it
+        self._write_actors_file()
 
     def _start_evaluator(self) -> None:
         try:
@@ -253,7 +262,6 @@ class Supervisor:
         else:
             self.counters.update(meta.get("counters", {}))
         self.actors = [self._start_actor(i) for i in range(self.config.actors.num_actors)]
-        self._write_actors_file()
         self._start_evaluator()
         self.tensorboard = TensorBoard(self.run_dir)
         self.tensorboard.config(self.learner_step, self.config)
@@ -295,7 +303,6 @@ class Supervisor:
             self.progress(f"[train] self-play actor {i} failed ({type(exc).__name__}); restarting")
             self._kill(self.actors[i])
             self.actors[i] = self._start_actor(i)
-            self._write_actors_file()
         else:
             self.actor_versions[i] = out["version"]
             for key in ("steps", "simulations", "episodes"):
@@ -343,6 +350,8 @@ class Supervisor:
             self._on_actor(i, ref)
         elif role == "learner":
             self._on_learner(ref)
+        elif role == "identity":
+            self._on_identity(i, ref)
         else:
             self._on_evaluator(ref)
 

@@ -8,6 +8,7 @@ needs no shared filesystem.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,8 @@ class LearnerService:
         return self.step
 
     def device(self) -> str:
-        """The JAX device the learner trains on."""
-        return str(jax.devices()[0])
+        """The JAX device the learner trains on, and this process's id."""
+        return f"{jax.devices()[0]} (pid {os.getpid()})"
 
     def train(self, num_steps: int) -> dict[str, Any]:
         """Take ``num_steps`` steps; returns mean metrics, the step and the time split."""
