@@ -501,9 +501,12 @@ def train_distributed(
     def on_signal(signum: int, frame: Any) -> None:
         supervisor.stop_reason = f"signal {signal.Signals(signum).name}"
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {}
     try:
         start_ray(config, address)
+        # After ray.init, which installs its own SIGTERM handler (exit at once): a stop
+        # signal must let the supervisor write its final checkpoint first.
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         supervisor.start()
         return supervisor.run()
     finally:

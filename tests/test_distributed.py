@@ -190,16 +190,27 @@ def test_two_node_cluster_places_actors_on_the_second_node(small_suite, tmp_path
     try:
         worker = cluster.add_node(num_cpus=2, resources={"selfplay": 2})
         cluster.wait_for_nodes()
-        run = tmp_path / "run"
-        args = train_args(run, small_suite, "--max-steps", "10", "--address", cluster.address,
-                          "--set", "actors.resources=selfplay")  # fmt: skip
+        run, log = tmp_path / "run", tmp_path / "cluster.log"
+        args = train_args(run, small_suite, "--max-steps", "100000", "--address", cluster.address,
+                          "--set", "actors.resources=selfplay",
+                          "--set", "run.checkpoint_interval_minutes=0.05")  # fmt: skip
         env = {**ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-        result = subprocess.run(
-            args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-        )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        actors = json.loads((run / "actors.json").read_text())
-        assert len(actors) == 2 and {a["node"] for a in actors} == {worker.node_id}
+        with open(log, "w") as out:
+            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            actors = wait_for(lambda: actors_file(run), 300, "the actors' pids", proc)
+            first = wait_for(lambda: checkpoints(run), 300, "a first checkpoint", proc)[-1]
+            proc.send_signal(signal.SIGTERM)  # a stop signal: final checkpoint, exit 0
+            assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        _, stop, after = log.read_text().partition("[train] stopping: signal SIGTERM")
+        written = re.search(r"\[train\] checkpoint (step_\d+): \d+ replay items", after)
+        assert stop and written, log.read_text()[-3000:]  # the final checkpoint, after the signal
+        final = checkpoints(run)[-1]
+        assert final.name == written.group(1) >= first.name and checkpoint_problem(final) is None
+        assert {a["node"] for a in actors} == {worker.node_id}
         assert worker.node_id != cluster.head_node.node_id
     finally:
         cluster.shutdown()

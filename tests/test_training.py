@@ -120,3 +120,17 @@ def test_learning_beats_the_untrained_agent(tmp_path):
     msa_saved = 1 - msa.estimated_time_s / msa.all_slow_time_s
     assert trained > untrained + 0.05
     assert trained >= 0.5 * msa_saved
+
+
+def test_solve_agent_uses_the_shipped_checkpoint(small_suite, tmp_path, capsys):
+    workload = small_suite / "rnn_scan_train.json"
+    out = tmp_path / "agent.json"
+    assert main(["solve", str(workload), "--solver", "agent", "--capacity-fraction", "0.25",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "rnn_scan_train: agent time" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["solver"] == "agent" and data["rollouts"] == 1
+    w = resolve_capacity(load_workload(workload), fraction=0.25)
+    offsets = np.array([p["offset"] if p["offset"] is not None else -1 for p in data["placements"]])
+    assert validation_errors(w, offsets, w.capacity) == []
+    assert data["estimated_time_s"] < solve_msa(w).all_slow_time_s  # it places something
