@@ -256,6 +256,11 @@ class Supervisor:
         base = base_workloads(self.config)
         self.base_ref = self.ray.put(base)
         meta = run_checkpoint.restore_newest(self.run_dir, self._restore)
+        if meta is None and next(run_checkpoint.candidates(self.run_dir), None) is not None:
+            raise UserError(
+                f"{self.run_dir}: none of its checkpoints restores under this config (see the "
+                "warnings above); use another --run-dir or the config the run was started with"
+            )
         if meta is None:
             self._start_replay(None)
             self._start_learner(None)

@@ -265,3 +265,17 @@ def test_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="unreadable learner state"):
         assert restore_newest(tmp_path, fails_on_20)["step"] == 10
     assert restore_newest(tmp_path / "none", fails_on_20) is None
+
+
+def test_a_run_whose_checkpoints_cannot_restore_is_refused(small_suite, tmp_path):
+    run = tmp_path / "run"
+    broken = run / "checkpoints" / "step_000000005"
+    broken.mkdir(parents=True)
+    (broken / "meta.json").write_text("{not json")
+    result = subprocess.run(train_args(run, small_suite, "--max-steps", "10"), cwd=ROOT, env=ENV,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "skipping corrupt checkpoint (unreadable meta.json" in result.stderr
+    assert "none of its checkpoints restores under this config" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000000005"]
