@@ -55,7 +55,7 @@ class MemorySampler(threading.Thread):
         self.interval, self.warmup = interval_s, warmup_s
         self.first: dict[int, tuple[str, float]] = {}
         self.last: dict[int, tuple[str, float]] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     @staticmethod
     def snapshot() -> dict[int, tuple[str, float]]:
@@ -75,7 +75,7 @@ class MemorySampler(threading.Thread):
     def run(self) -> None:
         """Sample every ``interval`` seconds after ``warmup`` seconds until stopped."""
         started = time.monotonic()
-        while not self._stop.wait(self.interval):
+        while not self._halt.wait(self.interval):
             if time.monotonic() - started >= self.warmup:
                 snap = self.snapshot()
                 if not self.first:
@@ -84,7 +84,7 @@ class MemorySampler(threading.Thread):
 
     def stop(self) -> None:
         """Stop sampling."""
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 

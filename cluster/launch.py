@@ -17,6 +17,7 @@ import collections
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -47,6 +48,7 @@ from mallocmuzero.learner.train_state import init_train_state
 from mallocmuzero.replay.service import ReplayService
 
 ACTORS_FILE = "actors.json"  # pid and node of every live self-play actor
+SCRATCH = "replay-scratch"  # where the Reverb server writes before a checkpoint moves it
 
 
 class RunFailedError(RuntimeError):
@@ -160,7 +162,7 @@ class Supervisor:
         self.replay = remote.remote(
             sequence_spec(self.config),
             replay_config(self.config),
-            str(self.run_dir / "replay-scratch"),
+            str(self.run_dir / SCRATCH),
             str(restore_from) if restore_from else None,
             host,
         )
@@ -253,6 +255,7 @@ class Supervisor:
     def start(self) -> None:
         """Start every role, resuming from the newest valid checkpoint of the run folder."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.run_dir / SCRATCH, ignore_errors=True)  # left by a killed run
         base = base_workloads(self.config)
         self.base_ref = self.ray.put(base)
         meta = run_checkpoint.restore_newest(self.run_dir, self._restore)

@@ -154,6 +154,7 @@ def test_kill_resume_restart_loopback_and_tensorboard(small_suite, tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert "the learner failed" in log2.read_text()
+    assert not list((run / "replay-scratch").glob("reverb-*"))  # the killed run's, and its own
     later = checkpoints(run)[-1]
     assert checkpoint_problem(later) is None and later.name > newest.name
     step = json.loads((later / "meta.json").read_text())["step"]
