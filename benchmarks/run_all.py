@@ -169,10 +169,12 @@ def main() -> None:
         cases = baseline_quality.run(workloads, **budgets, progress=say, cache=Path(args.cache))
         raw["quality"] = [c.__dict__ for c in cases]
         raw["budgets"] = budgets
+        write_json_atomic(raw, raw_path)  # a later failure keeps what is done
     if "distributed" in sections:
         raw["distributed"] = distributed.run(
             args.workloads, args.scaling_minutes, args.soak_minutes, progress=say
         )
+        write_json_atomic(raw, raw_path)
     if "agent" in sections:
         say(f"[bench] the agent of {args.checkpoint} on the held-out programs ...")
         raw["agent"] = agent_quality(args.checkpoint, args.workloads, args.cpsat_limit_seconds, say)
