@@ -134,3 +134,44 @@ def test_loss_batch_from_replay_trains(setup):
         state, jax.tree_util.tree_map(np.asarray, batch)
     )
     assert np.isfinite(float(metrics["loss/total"])) and priority.shape == (16,)
+
+
+def test_replay_service_checkpoint_resumes_under_the_current_config(tmp_path):
+    """Reverb restores a checkpoint's own table; the service retargets it to the config."""
+    from mallocmuzero.replay.checkpoint import item_count
+    from mallocmuzero.replay.service import ReplayService
+
+    spec = SequenceSpec(observation_size=6, num_actions=3, unroll_steps=2, td_steps=2)
+    old = ReplayConfig(max_size=100, samples_per_insert=4.0, min_size_to_sample=2,
+                       error_buffer=1000.0)  # fmt: skip
+    service = ReplayService(spec, old, str(tmp_path / "scratch"))
+    client = reverb.Client(service.address())
+    adder = SequenceAdder(client, spec, num_games=2)
+    rng = np.random.default_rng(0)
+    for t in range(12):
+        shapes = spec.step_shapes()
+        steps = {k: np.zeros((2, *shape), dtype) for k, (shape, dtype) in shapes.items()}
+        steps["observation"][:] = rng.random((2, 6))
+        steps["mask"][:] = 1.0
+        adder.add(steps, np.array([t == 7, False]))
+    adder.flush()
+    items = service.size()
+    assert items > 0 and service.checkpoint(str(tmp_path / "ckpt")) == items
+    assert item_count(tmp_path / "ckpt") == items
+    service.stop()
+
+    new = ReplayConfig(max_size=55, samples_per_insert=1.0, min_size_to_sample=3,
+                       error_buffer=10.0)  # fmt: skip
+    restored = ReplayService(spec, new, str(tmp_path / "scratch"), str(tmp_path / "ckpt"))
+    try:
+        assert restored.restored_items == items
+        info = reverb.Client(restored.address()).server_info()[TABLE]
+        assert info.max_size == 55
+        limiter = info.rate_limiter_info
+        assert limiter.samples_per_insert == 1.0 and limiter.min_size_to_sample == 3
+        assert limiter.max_diff - limiter.min_diff == pytest.approx(2 * 10.0)
+        sampled = sample_batch(reverb.Client(restored.address()), 4)  # the limiter lets it
+        assert sampled.sequences["observation"].shape == (4, spec.length, 6)
+    finally:
+        restored.stop()
+    assert not list((tmp_path / "scratch").iterdir())  # scratch removed on stop
