@@ -53,8 +53,7 @@ class MemorySampler(threading.Thread):
     def __init__(self, interval_s: float = 10.0, warmup_s: float = 60.0) -> None:
         super().__init__(daemon=True)
         self.interval, self.warmup = interval_s, warmup_s
-        self.first: dict[int, tuple[str, float]] = {}
-        self.last: dict[int, tuple[str, float]] = {}
+        self.samples: list[tuple[float, dict[int, tuple[str, float]]]] = []  # (seconds, snap)
         self._halt = threading.Event()
 
     @staticmethod
@@ -77,10 +76,16 @@ class MemorySampler(threading.Thread):
         started = time.monotonic()
         while not self._halt.wait(self.interval):
             if time.monotonic() - started >= self.warmup:
-                snap = self.snapshot()
-                if not self.first:
-                    self.first = snap
-                self.last = snap
+                self.samples.append((time.monotonic() - started, self.snapshot()))
+
+    def table(self) -> list[dict[str, Any]]:
+        """Per process alive throughout: resident MiB at the start, the middle and the end."""
+        first, middle, last = (self.samples[i][1] for i in (0, len(self.samples) // 2, -1))
+        return [
+            {"process": title, "start": first[pid][1], "middle": middle[pid][1], "end": rss}
+            for pid, (title, rss) in sorted(last.items())
+            if pid in first and pid in middle
+        ]
 
     def stop(self) -> None:
         """Stop sampling."""
@@ -121,27 +126,29 @@ def measured_run(workloads: str, minutes: float, overrides: dict[str, Any], memo
         "policy_lag": late_mean(scalars.get("policy_lag", [])),
     }
     if sampler:
-        result["memory_mib"] = [
-            {"process": sampler.first[pid][0], "start": sampler.first[pid][1], "end": rss}
-            for pid, (_, rss) in sorted(sampler.last.items())
-            if pid in sampler.first
+        result["memory_mib"] = sampler.table()
+        result["memory_seconds"] = [
+            sampler.samples[i][0] for i in (0, len(sampler.samples) // 2, -1)
         ]
     return result
 
 
-def run(workloads: str, scaling_minutes: float = 3.0, soak_minutes: float = 10.0, progress=print):
-    """Scaling with 1 and 2 actors, then a soak with 2 actors and checkpoints."""
+def scaling(workloads: str, minutes: float = 3.0, progress=print) -> dict[str, Any]:
+    """Total self-play throughput with 1 and 2 actors."""
     results = {}
     for actors in (1, 2):
-        progress(f"[bench] distributed: {actors} actor(s), {scaling_minutes:g} min ...")
-        results[f"actors{actors}"] = measured_run(
-            workloads, scaling_minutes, {"actors.num_actors": actors}
-        )
+        progress(f"[bench] distributed: {actors} actor(s), {minutes:g} min ...")
+        results[f"actors{actors}"] = measured_run(workloads, minutes, {"actors.num_actors": actors})
         progress(f"  {results[f'actors{actors}']['self_play_steps_per_s']:,.0f} steps/s")
-    progress(f"[bench] distributed soak: 2 actors, {soak_minutes:g} min ...")
-    results["soak"] = measured_run(
+    return results
+
+
+def soak(workloads: str, minutes: float = 10.0, progress=print) -> dict[str, Any]:
+    """A long run with 2 actors, the evaluator and checkpoints, with memory samples."""
+    progress(f"[bench] distributed soak: 2 actors, {minutes:g} min ...")
+    return measured_run(
         workloads,
-        soak_minutes,
+        minutes,
         {
             "actors.num_actors": 2,
             "run.checkpoint_interval_minutes": 3.0,
@@ -149,7 +156,6 @@ def run(workloads: str, scaling_minutes: float = 3.0, soak_minutes: float = 10.0
         },  # fmt: skip
         memory=True,
     )
-    return results
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -166,10 +172,12 @@ def markdown(results: dict[str, Any]) -> str:
         )
 
     memory = [
-        f"| `{m['process']}` | {m['start']:,.0f} | {m['end']:,.0f} | {m['end'] / m['start']:.2f} |"
+        f"| `{m['process']}` | {m['start']:,.0f} | {m['middle']:,.0f} | {m['end']:,.0f} | "
+        f"{m['end'] / m['middle']:.2f} |"
         for m in soak.get("memory_mib", [])
         if m["start"] >= 20
     ]
+    at = [f"{t / 60:.1f}" for t in soak.get("memory_seconds", [0, 0, 0])]
     return "\n".join(
         [
             "| actors | self-play steps/s (total) | ratio to 1 actor | learner steps/s | "
@@ -179,11 +187,13 @@ def markdown(results: dict[str, Any]) -> str:
             row("2", two),
             row(f"2, soak of {soak['minutes']:g} min", soak),
             "",
-            f"Resident memory of every process of the soak (MiB, 20 MiB and over), one minute "
-            f"after the start and at the end of {soak['minutes']:g} minutes:",
+            "Resident memory of every process of the soak (MiB, 20 MiB and over) at "
+            f"{at[0]}, {at[1]} and {at[2]} minutes. The replay server grows until its table "
+            "holds `replay.max_size` sequences; after that, end over middle shows whether "
+            "anything still grows:",
             "",
-            "| process | start | end | end / start |",
-            "|---|---|---|---|",
+            "| process | start | middle | end | end / middle |",
+            "|---|---|---|---|---|",
             *memory,
         ]
     )

@@ -107,7 +107,14 @@ def agent_markdown(result: dict) -> str:
     )
 
 
-SECTIONS = ("throughput", "search", "quality", "distributed", "agent")
+SECTIONS = ("throughput", "search", "quality", "scaling", "soak", "agent")
+STORED_AS = {"scaling": ("distributed", "actors1"), "soak": ("distributed", "soak")}
+
+
+def has_section(raw: dict, section: str) -> bool:
+    """Whether the raw results hold ``section``."""
+    key, inner = STORED_AS.get(section, (section, None))
+    return key in raw and (inner is None or inner in raw[key])
 
 
 def main() -> None:
@@ -142,7 +149,7 @@ def main() -> None:
     raw_path = Path(args.out).with_suffix(".json")
     sections = args.sections or SECTIONS
     raw = json.loads(raw_path.read_text()) if args.sections and raw_path.exists() else {}
-    missing = [s for s in SECTIONS if s not in sections and s not in raw]
+    missing = [s for s in SECTIONS if s not in sections and not has_section(raw, s)]
     if missing:
         raise SystemExit(f"{raw_path} has no results for {missing}: run them too")
     started = time.time()
@@ -170,9 +177,13 @@ def main() -> None:
         raw["quality"] = [c.__dict__ for c in cases]
         raw["budgets"] = budgets
         write_json_atomic(raw, raw_path)  # a later failure keeps what is done
-    if "distributed" in sections:
-        raw["distributed"] = distributed.run(
-            args.workloads, args.scaling_minutes, args.soak_minutes, progress=say
+    if "scaling" in sections:
+        scaled = distributed.scaling(args.workloads, args.scaling_minutes, progress=say)
+        raw.setdefault("distributed", {}).update(scaled)
+        write_json_atomic(raw, raw_path)
+    if "soak" in sections:
+        raw.setdefault("distributed", {})["soak"] = distributed.soak(
+            args.workloads, args.soak_minutes, progress=say
         )
         write_json_atomic(raw, raw_path)
     if "agent" in sections:
