@@ -190,7 +190,9 @@ def markdown(results: dict[str, Any]) -> str:
             "Resident memory of every process of the soak (MiB, 20 MiB and over) at "
             f"{at[0]}, {at[1]} and {at[2]} minutes. The replay server grows until its table "
             "holds `replay.max_size` sequences; after that, end over middle shows whether "
-            "anything still grows:",
+            "anything still grows. A title names the method an actor was running at the last "
+            "sample (`ReplayService.checkpoint`: a checkpoint, which serialises the table, was "
+            "being written):",
             "",
             "| process | start | middle | end | end / middle |",
             "|---|---|---|---|---|",

@@ -210,7 +210,8 @@ def render(raw: dict) -> str:
     w = raw["written"]
     return f"""# Benchmarks
 
-Written by `make bench` ({w["date"]}, {w["machine"]}; this pass ran {", ".join(w["sections"])}).
+Written by `make bench` ({w["date"]}, {w["machine"]}; the last pass reran
+{", ".join(w["sections"])}, the other sections come from earlier passes on the same machine).
 Workloads: the built-in suite (`make workloads`), real XLA CPU compilations of JAX programs.
 Hardware of cost model v1: 100 TFLOP/s, slow 1 TB/s, fast 10 TB/s.
 `python -m mallocmuzero.benchmarks.run_all --sections ...` reruns some sections and keeps
