@@ -416,26 +416,24 @@ class Supervisor:
         """Save learner, replay and counters under the learner's step (learner idle)."""
         state = self.ray.get(self.learner.state.remote())
         step = int(state.step)
+        spec = observation_spec(self.config)
+        agent_meta = {"learner_steps": step, "observation_size": spec.size,
+                      "num_actions": spec.num_actions}  # fmt: skip
+        counts = {}
 
         def parts(folder: Path) -> dict[str, Any]:
             save_train_state(folder / "learner", state)
-            items = self.ray.get(self.replay.checkpoint.remote(str(folder / "replay")))
-            meta = {"learner_steps": step, "observation_size": observation_spec(self.config).size,
-                    "num_actions": observation_spec(self.config).num_actions}  # fmt: skip
-            save_checkpoint(folder / "agent", state.params, self.config, meta)
-            return {"replay_items": items, "counters": dict(self.counters), "time": time.time()}
+            counts["replay_items"] = self.ray.get(
+                self.replay.checkpoint.remote(str(folder / "replay"))
+            )
+            save_checkpoint(folder / "agent", state.params, self.config, agent_meta)
+            return {**counts, "counters": dict(self.counters), "time": time.time()}
 
         folder = run_checkpoint.write_checkpoint(
             self.run_dir, step, parts, keep=self.config.run.keep_checkpoints
         )
-        save_checkpoint(
-            self.run_dir / "checkpoint",
-            state.params,
-            self.config,
-            json.loads((folder / "agent" / "meta.json").read_text()),
-        )
-        items = json.loads((folder / run_checkpoint.META).read_text())["replay_items"]
-        self.progress(f"[train] checkpoint {folder.name}: {items} replay items")
+        save_checkpoint(self.run_dir / "checkpoint", state.params, self.config, agent_meta)
+        self.progress(f"[train] checkpoint {folder.name}: {counts['replay_items']} replay items")
         return folder
 
     def _kill(self, *handles: Any) -> None:
