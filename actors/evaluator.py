@@ -23,12 +23,12 @@ from mallocmuzero.solvers.greedy import solve_msa
 
 def evaluation_cases(
     workloads: Sequence[Workload], fractions: Sequence[float], max_workloads: int
-) -> list[Workload]:
-    """The held-out programs (the smallest ``max_workloads``; 0 = all) at each fraction."""
+) -> list[tuple[str, Workload]]:
+    """``(name@fraction, workload)`` of the smallest ``max_workloads`` programs (0 = all)."""
     chosen = sorted(workloads, key=lambda w: (w.num_buffers, w.name))
     if max_workloads:
         chosen = chosen[:max_workloads]
-    return [resolve_capacity(w, fraction=f) for w in chosen for f in fractions]
+    return [(f"{w.name}@{f:g}", resolve_capacity(w, fraction=f)) for w in chosen for f in fractions]
 
 
 class EvaluatorService:
@@ -42,21 +42,13 @@ class EvaluatorService:
             self._net, config.search.num_simulations, config.search.max_considered_actions
         )
         self._cases = evaluation_cases(workloads, e.fractions, e.max_workloads)
-        self._fractions = list(e.fractions)
-        self._msa = [solve_msa(w) for w in self._cases]
+        self._msa = [solve_msa(w) for _, w in self._cases]
         self._images = e.images
-
-    def case_names(self) -> list[str]:
-        """``name@fraction`` of every case."""
-        n = len(self._fractions)
-        return [f"{w.name}@{self._fractions[i % n]:g}" for i, w in enumerate(self._cases)]
 
     def evaluate(self, params: Any, version: int) -> dict[str, Any]:
         """Gain over msa per case (``gain/NAME@F``), their mean, and memory-map PNGs."""
         gains, images = {}, {}
-        for i, (name, workload, msa) in enumerate(
-            zip(self.case_names(), self._cases, self._msa, strict=True)
-        ):
+        for i, ((name, workload), msa) in enumerate(zip(self._cases, self._msa, strict=True)):
             agent = agent_solve(workload, params, self._net, self._spec, search=self._search)
             gains[f"gain/{name}"] = msa.estimated_time_s / agent.estimated_time_s - 1
             if i < self._images:

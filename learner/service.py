@@ -51,14 +51,9 @@ class LearnerService:
         self._client = reverb.Client(replay_address)
         self._learner = make_learner(config, state=jax.device_put(state) if state else None)
 
-    @property
-    def step(self) -> int:
+    def current_step(self) -> int:
         """Learner steps taken (restored steps included)."""
         return int(self._learner.state.step)
-
-    def current_step(self) -> int:
-        """Learner steps taken (for remote callers)."""
-        return self.step
 
     def device(self) -> str:
         """The JAX device the learner trains on, and this process's id."""
@@ -71,7 +66,7 @@ class LearnerService:
         metrics = {k: float(np.mean([m[k] for m in history])) for k in history[0]}
         return {
             "metrics": metrics,
-            "step": self.step,
+            "step": self.current_step(),
             "steps": num_steps,
             "seconds": time.perf_counter() - started,
             "wait_seconds": float(sum(m["replay_wait_s"] for m in history)),
