@@ -31,7 +31,9 @@ from mallocmuzero.replay.server import ReplayConfig
 def observation_spec(config: ml_collections.ConfigDict) -> ObservationSpec:
     """The game's observation sizes from the config."""
     g = config.game
-    return ObservationSpec(g.num_offset_actions, g.occupancy_bins, g.window)
+    # Checkpoints written before the lookahead block existed have no such key.
+    lookahead = bool(g.get("lookahead", False))
+    return ObservationSpec(g.num_offset_actions, g.occupancy_bins, g.window, lookahead)
 
 
 def optimizer_config(config: ml_collections.ConfigDict) -> OptimizerConfig:

@@ -26,6 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.game.num_offset_actions = 8
     c.game.occupancy_bins = 16
     c.game.window = 8
+    c.game.lookahead = True  # msa-completion value of every action in the observation
 
     c.network = ml_collections.ConfigDict()
     c.network.latent_size = 128

@@ -1,10 +1,11 @@
 """The recipe of the checkpoint shipped in ``checkpoints/pretrained``.
 
-The default config, 45 minutes of the synchronous runner on 2 CPU cores (17,205 learner
-steps, 1.1 M self-play steps, 17,495 episodes)::
+The default config (lookahead observations on), one self-play actor beside the learner,
+45 minutes of the distributed runner on a 2-core host::
 
-    mallocmuzero train --config configs/pretrained.py --run-dir runs/pretrained --runner sync
+    mallocmuzero train --config configs/pretrained.py --run-dir runs/pretrained
 
+then ``RUN/checkpoints/step_N/agent`` (the newest) is copied to ``checkpoints/pretrained``.
 Its held-out evaluation is in BENCHMARKS.md, section (e).
 """
 
@@ -16,7 +17,8 @@ from mallocmuzero.configs import default
 
 
 def get_config() -> ml_collections.ConfigDict:
-    """The default config with a 45-minute budget."""
+    """The default config with a 45-minute budget and one actor (2 cores in all)."""
     c = default.get_config()
+    c.actors.num_actors = 1
     c.run.max_minutes = 45.0
     return c

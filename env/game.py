@@ -151,6 +151,7 @@ class BatchedGame:
         self.sampler = sampler
         self.rng = np.random.default_rng(seed)
         self.state = _new_state(num_games, bank, self.spec)
+        self._scratch = _new_state(1, bank, self.spec) if self.spec.lookahead else None
         self._features = np.zeros((num_games, self.spec.size), np.float32)
         self._legal = np.zeros((num_games, self.spec.num_actions), bool)
         self._rewards = np.zeros(num_games, np.float64)
@@ -177,6 +178,14 @@ class BatchedGame:
         kernels.observe_batch(
             self.bank.arrays, self.state, self.spec.window, self._features, self._legal
         )
+        if self._scratch is not None:
+            kernels.observe_lookahead(
+                self.bank.arrays,
+                self.state,
+                self._scratch,
+                self._features,
+                self.spec.lookahead_start,
+            )
         return self._features.copy(), self._legal.copy()
 
     def step(self, actions: np.ndarray, observe: bool = True) -> StepOutput:

@@ -305,25 +305,74 @@ def msa_rollout(bank, st, g):
 
 
 @_jit
+def copy_into(src_st, src, dst_st, dst):
+    """Copy the whole game state of slot ``src`` of ``src_st`` into slot ``dst`` of ``dst_st``."""
+    dst_st.wid[dst] = src_st.wid[src]
+    dst_st.cap[dst] = src_st.cap[src]
+    dst_st.mem[dst, :] = src_st.mem[src, :]
+    dst_st.offset[dst, :] = src_st.offset[src, :]
+    dst_st.order[dst, :] = src_st.order[src, :]
+    dst_st.n_order[dst] = src_st.n_order[src]
+    dst_st.pos[dst] = src_st.pos[src]
+    dst_st.placed[dst, :] = src_st.placed[src, :]
+    dst_st.n_placed[dst] = src_st.n_placed[src]
+    dst_st.saved[dst] = src_st.saved[src]
+    dst_st.remaining[dst] = src_st.remaining[src]
+    dst_st.cand_off[dst, :] = src_st.cand_off[src, :]
+    dst_st.cand_gap[dst, :] = src_st.cand_gap[src, :]
+    dst_st.cand_top[dst, :] = src_st.cand_top[src, :]
+    dst_st.n_cand[dst] = src_st.n_cand[src]
+    dst_st.cand_reward[dst] = src_st.cand_reward[src]
+    dst_st.occupancy[dst, :] = src_st.occupancy[src, :]
+
+
+@_jit
 def copy_slot(st, src, dst):
     """Copy the whole game state of slot ``src`` into slot ``dst``."""
-    st.wid[dst] = st.wid[src]
-    st.cap[dst] = st.cap[src]
-    st.mem[dst, :] = st.mem[src, :]
-    st.offset[dst, :] = st.offset[src, :]
-    st.order[dst, :] = st.order[src, :]
-    st.n_order[dst] = st.n_order[src]
-    st.pos[dst] = st.pos[src]
-    st.placed[dst, :] = st.placed[src, :]
-    st.n_placed[dst] = st.n_placed[src]
-    st.saved[dst] = st.saved[src]
-    st.remaining[dst] = st.remaining[src]
-    st.cand_off[dst, :] = st.cand_off[src, :]
-    st.cand_gap[dst, :] = st.cand_gap[src, :]
-    st.cand_top[dst, :] = st.cand_top[src, :]
-    st.n_cand[dst] = st.n_cand[src]
-    st.cand_reward[dst] = st.cand_reward[src]
-    st.occupancy[dst, :] = st.occupancy[src, :]
+    copy_into(st, src, st, dst)
+
+
+@_jit
+def lookahead_values(bank, st, g, scratch, values):
+    """Seconds saved in total after each action of slot g followed by msa to the end.
+
+    ``values[a]`` is filled for every action ``a`` (``ILLEGAL`` where not allowed); the
+    state of slot g is untouched; slot 0 of ``scratch`` (a one-slot state) is overwritten.
+    """
+    n_actions = st.cand_off.shape[1]
+    for a in range(n_actions + 1):
+        values[a] = ILLEGAL
+        if a < n_actions and a >= st.n_cand[g]:
+            continue
+        copy_into(st, g, scratch, 0)
+        apply(bank, scratch, 0, a)
+        values[a] = msa_rollout(bank, scratch, 0)
+
+
+@_jit
+def observe_lookahead(bank, st, scratch, features, first):
+    """Write the lookahead block (layout: observation.py) from column ``first`` on.
+
+    Per action: advantage of its msa completion over msa's own choice and whether it is the
+    best completion (both 0 when illegal); then msa's completion from here, all in percent
+    of the all-slow time.
+    """
+    n_actions = st.cand_off.shape[1]
+    values = np.empty(n_actions + 1)
+    for g in range(features.shape[0]):
+        for k in range(first, first + 2 * (n_actions + 1) + 1):
+            features[g, k] = 0.0
+        if st.pos[g] >= st.n_order[g]:
+            continue
+        lookahead_values(bank, st, g, scratch, values)
+        scale = 100.0 / bank.time0[st.wid[g]]
+        baseline = values[msa_action(st, g)]
+        best = np.argmax(values)
+        for a in range(n_actions + 1):
+            if values[a] != ILLEGAL:
+                features[g, first + 2 * a] = scale * (values[a] - baseline)
+                features[g, first + 2 * a + 1] = 1.0 if a == best else 0.0
+        features[g, first + 2 * (n_actions + 1)] = scale * (baseline - st.saved[g])
 
 
 @_jit

@@ -15,7 +15,17 @@ index      feature
 then N x 5 per offset action: legal, offset/C, gap/C, slack (gap - size)/C, is-top
 then W x 5 per upcoming buffer: present, size/C, lifetime/T, standalone saving (%),
            live range overlaps the current buffer's
+then       with ``lookahead`` only, (N+1) x 2 per action (offset actions, then slow): the
+           advantage of its msa completion over msa's own choice (%), is the best
+           completion; then msa's completion from here (% still to save)
 =========  ===============================================================================
+
+The lookahead block is a heuristic rollout, as AlphaGo mixed fast rollouts with its value
+network: for every legal action the environment plays msa's rule to the end of the episode
+on a copy of the state and reports what it would save. It costs N+1 msa completions per
+observation (a few milliseconds on 500-buffer programs), and tells the agent what the
+heuristic would make of each choice; the agent learns when to follow it and when not.
+Search still unrolls the learned model only; the block exists at real states alone.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ CURRENT_FEATURES = 8
 PROGRESS_FEATURES = 4
 PER_CANDIDATE = 5
 PER_UPCOMING = 5
+PER_LOOKAHEAD_ACTION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +46,7 @@ class ObservationSpec:
     num_offset_actions: int = 8
     occupancy_bins: int = 16
     window: int = 8
+    lookahead: bool = False
 
     @property
     def num_actions(self) -> int:
@@ -42,8 +54,8 @@ class ObservationSpec:
         return self.num_offset_actions + 1
 
     @property
-    def size(self) -> int:
-        """Length of the feature vector."""
+    def lookahead_start(self) -> int:
+        """Index of the first lookahead feature (the length without the block)."""
         return (
             CURRENT_FEATURES
             + PROGRESS_FEATURES
@@ -51,3 +63,9 @@ class ObservationSpec:
             + PER_CANDIDATE * self.num_offset_actions
             + PER_UPCOMING * self.window
         )
+
+    @property
+    def size(self) -> int:
+        """Length of the feature vector."""
+        block = PER_LOOKAHEAD_ACTION * self.num_actions + 1 if self.lookahead else 0
+        return self.lookahead_start + block

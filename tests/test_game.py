@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mallocmuzero.env import cost_model
+from mallocmuzero.env import cost_model, kernels
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.random_workload import random_workload
@@ -164,3 +164,59 @@ def test_observation_shape_and_layout():
     block = 12 + spec.occupancy_bins
     flags = features[0, block : block + 5 * spec.num_offset_actions : 5]
     assert flags.tolist() == legal[0, :-1].astype(np.float32).tolist()
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), frac=st.sampled_from([0.1, 0.3, 0.6]))
+def test_lookahead_block_is_each_actions_msa_completion(seed, frac):
+    """Each legal action's lookahead equals playing it then msa to the end, on a copy."""
+    workload = random_workload(seed, num_buffers=25, num_instructions=20, capacity_fraction=frac)
+    spec = ObservationSpec(num_offset_actions=4, lookahead=True)
+    game = BatchedGame(GameBank.build([workload]), 2, spec=spec)
+    game.reset(0, 0, workload.capacity)
+    rng = np.random.default_rng(seed)
+    time0 = game.bank.all_slow_time(0)
+    first = spec.lookahead_start
+    while not game.is_done(0):
+        features, legal = game.observe()
+        block = features[0, first:]
+        completion = {}
+        for a in np.flatnonzero(legal[0]):
+            game.copy_slot(0, 1)
+            kernels.apply(game.bank.arrays, game.state, 1, int(a))
+            completion[int(a)] = game.msa_rollout(1)
+        baseline = completion[game.msa_action(0)]
+        for a in range(spec.num_actions):
+            advantage, is_best = block[2 * a], block[2 * a + 1]
+            if a in completion:
+                assert advantage == pytest.approx(
+                    100 * (completion[a] - baseline) / time0, abs=1e-4
+                )
+            else:
+                assert advantage == 0 and is_best == 0
+        best = int(np.argmax(block[1 : 2 * spec.num_actions : 2]))
+        assert completion[best] == max(completion.values())
+        assert block[-1] == pytest.approx(
+            100 * (baseline - game.saved_seconds(0)) / time0, abs=1e-4
+        )
+        # Observing leaves the game untouched: the same observation again.
+        again, _ = game.observe()
+        assert np.array_equal(again[0], features[0])
+        game.step(np.array([int(rng.choice(np.flatnonzero(legal[0]))), 0]), observe=False)
+
+
+def test_following_the_lookahead_is_beam_width_one(real_workloads):
+    """Taking the best completion at every step reproduces beam search of width 1."""
+    from mallocmuzero.env.workload import resolve_capacity
+    from mallocmuzero.solvers.beam import solve_beam
+
+    workload = resolve_capacity(real_workloads["strassen_512"], fraction=0.25)
+    spec = ObservationSpec(lookahead=True)
+    game = BatchedGame(GameBank.build([workload]), 1, spec=spec)
+    game.reset(0, 0, workload.capacity)
+    while not game.is_done(0):
+        features, _ = game.observe()
+        best = np.argmax(features[0, spec.lookahead_start + 1 : -1 : 2])
+        game.step(np.array([best]), observe=False)
+    pilot_time = game.bank.all_slow_time(0) - game.saved_seconds(0)
+    assert pilot_time == pytest.approx(solve_beam(workload, width=1).estimated_time_s, rel=1e-9)
