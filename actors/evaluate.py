@@ -68,6 +68,7 @@ class EvaluationRow:
     msa: float
     restarts: float  # at the agent's wall time
     beam: float  # beam16, at the agent's wall time
+    lookahead: float  # beam1: following the lookahead block's best completion, no learning
     cpsat: float
     cpsat_optimal: bool
     all_slow: float
@@ -80,12 +81,12 @@ class EvaluationRow:
     @property
     def best_known(self) -> float:
         """The best time any solver found."""
-        return min(self.agent, self.msa, self.restarts, self.beam, self.cpsat)
+        return min(self.agent, self.msa, self.restarts, self.beam, self.lookahead, self.cpsat)
 
     @property
     def headroom_recovered(self) -> float | None:
         """Share of msa's headroom (over the best baseline) the agent recovers."""
-        best = min(self.msa, self.restarts, self.beam, self.cpsat)
+        best = min(self.msa, self.restarts, self.beam, self.lookahead, self.cpsat)
         if self.msa - best <= best * 1e-9:
             return None
         return (self.msa - self.agent) / (self.msa - best)
@@ -109,7 +110,10 @@ def evaluate(
     cpsat_time_limit: float = 30.0,
     progress: Callable[[str], None] | None = None,
 ) -> list[EvaluationRow]:
-    """The agent, msa, restarts and beam at the agent's wall time, and cpsat, per case.
+    """The agent, msa, restarts and beam16 at the agent's wall time, beam1, and cpsat, per case.
+
+    beam1 (unbounded) is what following the lookahead observation alone achieves: the
+    ablation that tells what learning adds to it.
 
     ``progress`` receives one line per finished case.
     """
@@ -137,6 +141,7 @@ def evaluate(
                     msa=msa.estimated_time_s,
                     restarts=solve_restarts(w, time_limit=wall).estimated_time_s,
                     beam=solve_beam(w, width=16, time_limit=wall).estimated_time_s,
+                    lookahead=solve_beam(w, width=1).estimated_time_s,
                     cpsat=exact.estimated_time_s,
                     cpsat_optimal=bool(exact.optimal),
                     all_slow=msa.all_slow_time_s,
@@ -156,7 +161,8 @@ def _pct(x: float | None) -> str:
 
 
 EVALUATION_HEADER = ["workload", "cap.", "agent s", "wall s", "msa s", "restarts s", "beam16 s",
-                     "cpsat s", "gain/msa", "headroom rec.", "share of opt."]  # fmt: skip
+                     "beam1 s", "cpsat s", "gain/msa", "headroom rec.",
+                     "share of opt."]  # fmt: skip
 
 
 def evaluation_table(rows: Sequence[EvaluationRow]) -> list[list[str]]:
@@ -170,6 +176,7 @@ def evaluation_table(rows: Sequence[EvaluationRow]) -> list[list[str]]:
             f"{r.msa:.5g}",
             f"{r.restarts:.5g}",
             f"{r.beam:.5g}",
+            f"{r.lookahead:.5g}",
             f"{r.cpsat:.5g}" + ("" if r.cpsat_optimal else "*"),
             f"{r.gain_over_msa:+.2%}",
             _pct(r.headroom_recovered),
@@ -180,13 +187,16 @@ def evaluation_table(rows: Sequence[EvaluationRow]) -> list[list[str]]:
 
 
 def evaluation_summary(rows: Sequence[EvaluationRow]) -> str:
-    """Mean and worst gain over msa, mean headroom recovered, wins against restarts."""
+    """Mean and worst gain over msa, mean headroom recovered, wins against the searches."""
     recovered = [r.headroom_recovered for r in rows if r.headroom_recovered is not None]
     gains = [r.gain_over_msa for r in rows]
     beats_restarts = sum(r.agent < r.restarts for r in rows)
+    beats_beam1 = sum(r.agent < r.lookahead for r in rows)
+    loses_to_beam1 = sum(r.agent > r.lookahead for r in rows)
     return (
         f"{len(rows)} cases: mean gain over msa {np.mean(gains):+.2%}, worst {min(gains):+.2%}; "
         f"mean headroom recovered {_pct(float(np.mean(recovered)) if recovered else None)} over "
-        f"{len(recovered)} cases with headroom; faster than restarts in {beats_restarts} cases "
+        f"{len(recovered)} cases with headroom; faster than restarts in {beats_restarts} cases; "
+        f"faster than beam1 in {beats_beam1}, slower in {loses_to_beam1} "
         "(restarts and beam16 ran for the agent's wall time; * cpsat not proven)"
     )

@@ -2,15 +2,17 @@
 
 * Search: the self-play core (game step + batched search + bookkeeping) against the raw
   jitted mctx call on the same network and batch, measured in the same run; the ratio is
-  the share of raw search speed the core keeps.
+  the share of raw search speed the core keeps (without and with lookahead observations).
 * Learner: jitted train steps per second at the default batch on synthetic batches, and
   full learner steps (Reverb sampling, targets, train step, priority update).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import jax
 import numpy as np
@@ -37,32 +39,48 @@ def _timed(fn, seconds: float) -> tuple[int, float]:
 
 
 def search_speed(workloads: Sequence[Workload], seconds: float = 5.0) -> dict[str, float]:
-    """Simulations per second: self-play core vs the raw search call."""
+    """Simulations per second: the self-play core, without and with lookahead, vs raw search.
+
+    The lookahead observation (N+1 msa completions per game step) is a feature the game
+    computes, so the core is timed both ways: without it the figure is the core's own
+    overhead, with it the cost of the feature too.
+    """
     config = default.get_config()
-    spec = observation_spec(config)
-    net = network_config(config, spec.num_actions)
     sampler = CapacitySampler(list(workloads), 0.05, 0.6)
-    game = BatchedGame(GameBank.build(workloads), config.actors.num_games, spec, sampler)
-    search = make_search(net, config.search.num_simulations, config.search.max_considered_actions)
-    params = init_params(net, spec.size)
-    features, legal = game.observe()
+    search = make_search(
+        network_config(config, observation_spec(config).num_actions),
+        config.search.num_simulations,
+        config.search.max_considered_actions,
+    )
     keys = iter(jax.random.split(jax.random.PRNGKey(0), 1_000_000))
+    blocks = {}
+    for lookahead in (False, True):
+        spec = dataclasses.replace(observation_spec(config), lookahead=lookahead)
+        net = network_config(config, spec.num_actions)
+        game = BatchedGame(GameBank.build(workloads), config.actors.num_games, spec, sampler)
+        params = init_params(net, spec.size)
+        core = SelfPlay(game, search, add=None)
+        blocks[f"core{'_lookahead' if lookahead else ''}"] = partial(core.step, params)
+    features, legal = game.observe()  # the raw call reads the last (lookahead) game
 
     def raw() -> None:
         jax.block_until_ready(search(params, next(keys), features, legal).action)
 
-    core = SelfPlay(game, search, add=None)
+    blocks["raw"] = raw
     sims = config.actors.num_games * config.search.num_simulations
-    # Alternate short blocks so that both see the same machine load.
-    totals = {"raw": [0, 0.0], "core": [0, 0.0]}
+    # Alternate short blocks so that all see the same machine load.
+    totals = {name: [0, 0.0] for name in blocks}
     for _ in range(5):
-        for name, fn in (("raw", raw), ("core", lambda: core.step(params))):
+        for name, fn in blocks.items():
             n, t = _timed(fn, seconds / 5)
             totals[name][0] += n
             totals[name][1] += t
-    raw_rate = totals["raw"][0] * sims / totals["raw"][1]
-    core_rate = totals["core"][0] * sims / totals["core"][1]
-    return {"raw_sims_per_s": raw_rate, "core_sims_per_s": core_rate, "ratio": core_rate / raw_rate}
+    rates = {f"{name}_sims_per_s": n * sims / t for name, (n, t) in totals.items()}
+    return {
+        **rates,
+        "ratio": rates["core_sims_per_s"] / rates["raw_sims_per_s"],
+        "ratio_lookahead": rates["core_lookahead_sims_per_s"] / rates["raw_sims_per_s"],
+    }
 
 
 def learner_speed(seconds: float = 5.0) -> dict[str, float]:

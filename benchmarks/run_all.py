@@ -164,7 +164,9 @@ def main() -> None:
         raw["search"] = agent_speed.search_speed(workloads, seconds=args.throughput_seconds)
         raw["learner"] = agent_speed.learner_speed(seconds=args.throughput_seconds)
         sp, lr = raw["search"], raw["learner"]
-        say(f"  search: core {sp['core_sims_per_s']:,.0f} sims/s ({sp['ratio']:.0%} of raw); "
+        say(f"  search: core {sp['core_sims_per_s']:,.0f} sims/s ({sp['ratio']:.0%} of raw), "
+            f"with lookahead {sp['core_lookahead_sims_per_s']:,.0f} "
+            f"({sp['ratio_lookahead']:.0%}); "
             f"learner {lr['train_steps_per_s']:.1f} steps/s")  # fmt: skip
     budgets = {
         "restarts_s": args.restarts_seconds,
@@ -205,6 +207,7 @@ def main() -> None:
 def render(raw: dict) -> str:
     """BENCHMARKS.md from the raw results of every section."""
     tp, search, learner = raw["throughput"], raw["search"], raw["learner"]
+    lookahead_rate, lookahead_ratio = search["core_lookahead_sims_per_s"], search["ratio_lookahead"]
     cases = [baseline_quality.Case(**c) for c in raw["quality"]]
     budgets = raw.get("budgets", {"restarts_s": 5.0, "beam_limit_s": 60.0, "cpsat_limit_s": 30.0})
     w = raw["written"]
@@ -240,13 +243,16 @@ over the best known time (cpsat's optimum where proven), minus one.
 
 Default config (64 games, 16 simulations, latent 128, MLP 256x256), random parameters.
 The self-play core (game step, batched search, bookkeeping) against the raw jitted mctx
-call on the same network and batch, in the same run; and jitted learner steps on
+call on the same network and batch, in the same run, without and with the lookahead
+observation (N+1 msa completions per game step, the game's share of the work, which
+grows with the program: the core proper is the first row); and jitted learner steps on
 synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every core here).
 
 | what | per second | ratio |
 |---|---|---|
 | raw search call | {search["raw_sims_per_s"]:,.0f} simulations | 1.00 |
 | self-play core | {search["core_sims_per_s"]:,.0f} simulations | {search["ratio"]:.2f} |
+| self-play core with lookahead | {lookahead_rate:,.0f} simulations | {lookahead_ratio:.2f} |
 | learner train step | {learner["train_steps_per_s"]:.1f} steps | |
 
 ## (d) The distributed system
