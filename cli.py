@@ -166,12 +166,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     from mallocmuzero.actors.workload_sampler import load_split
     from mallocmuzero.agent.checkpoint import load_checkpoint
-    from mallocmuzero.agent.search import make_search
-    from mallocmuzero.cluster.components import observation_spec
+    from mallocmuzero.cluster.components import agent_search, observation_spec
 
     params, config, _, net = load_checkpoint(args.checkpoint)
     spec = observation_spec(config)
-    search = make_search(net, config.search.num_simulations, config.search.max_considered_actions)
+    search = agent_search(config, net)
     workloads = load_split(args.workloads, args.suite)
     rows = evaluate(
         workloads,

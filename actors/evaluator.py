@@ -14,8 +14,7 @@ import ml_collections
 import numpy as np
 
 from mallocmuzero.actors.evaluate import agent_solve
-from mallocmuzero.agent.search import make_search
-from mallocmuzero.cluster.components import agent_network, observation_spec
+from mallocmuzero.cluster.components import agent_network, agent_search, observation_spec
 from mallocmuzero.env.render import render_memory_map
 from mallocmuzero.env.workload import Workload, resolve_capacity
 from mallocmuzero.solvers.greedy import solve_msa
@@ -38,9 +37,7 @@ class EvaluatorService:
         e = config.evaluator
         self._net = agent_network(config)
         self._spec = observation_spec(config)
-        self._search = make_search(
-            self._net, config.search.num_simulations, config.search.max_considered_actions
-        )
+        self._search = agent_search(config, self._net)
         self._cases = evaluation_cases(workloads, e.fractions, e.max_workloads)
         self._msa = [solve_msa(w) for _, w in self._cases]
         self._images = e.images

@@ -73,12 +73,11 @@ def agent_quality(checkpoint: str, workloads: str, cpsat_limit_s: float, progres
     from mallocmuzero.actors.evaluate import evaluate
     from mallocmuzero.actors.workload_sampler import load_split
     from mallocmuzero.agent.checkpoint import load_checkpoint
-    from mallocmuzero.agent.search import make_search
-    from mallocmuzero.cluster.components import observation_spec
+    from mallocmuzero.cluster.components import agent_search, observation_spec
 
     params, config, meta, net = load_checkpoint(checkpoint)
     spec = observation_spec(config)
-    search = make_search(net, config.search.num_simulations, config.search.max_considered_actions)
+    search = agent_search(config, net)
     heldout = load_split(workloads, "heldout")
     rows = evaluate(heldout, (0.1, 0.25, 0.5), params, net, spec, search, samples=8,
                     cpsat_time_limit=cpsat_limit_s, progress=progress)  # fmt: skip
@@ -100,7 +99,9 @@ def agent_markdown(result: dict) -> str:
         f"Checkpoint `{result['checkpoint']}` ({meta.get('learner_steps', '?')} learner steps, "
         f"{meta.get('self_play_steps', '?'):,} self-play steps). The agent is a greedy search "
         "rollout plus 8 sampled ones, the best kept by the cost model (`solve --solver agent "
-        "--samples 8`); restarts and beam16 get the agent's wall time; cpsat 30 s.\n\n"
+        "--samples 8`); restarts and beam16 get the agent's wall time; beam1 (following the "
+        "lookahead observation's best completion, no learning) runs to the end; cpsat 30 s."
+        "\n\n"
         + _fmt_table(EVALUATION_HEADER, evaluation_table(rows))
         + "\n\n"
         + evaluation_summary(rows)

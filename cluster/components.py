@@ -17,11 +17,12 @@ from mallocmuzero.actors.self_play import SelfPlay
 from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
 from mallocmuzero.agent.checkpoint import dataclass_from_section, network_config
 from mallocmuzero.agent.networks import NetworkConfig
-from mallocmuzero.agent.search import make_search
+from mallocmuzero.agent.search import lookahead_returns, make_search
 from mallocmuzero.env.augment import augment
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.workload import Workload
+from mallocmuzero.errors import UserError
 from mallocmuzero.learner.learner import Learner
 from mallocmuzero.learner.train_state import OptimizerConfig
 from mallocmuzero.replay.schema import SequenceSpec
@@ -34,6 +35,25 @@ def observation_spec(config: ml_collections.ConfigDict) -> ObservationSpec:
     # Checkpoints written before the lookahead block existed have no such key.
     lookahead = bool(g.get("lookahead", False))
     return ObservationSpec(g.num_offset_actions, g.occupancy_bins, g.window, lookahead)
+
+
+def agent_search(config: ml_collections.ConfigDict, net: NetworkConfig | None = None):
+    """The jitted batched search of the config (see :func:`agent.search.make_search`).
+
+    ``net`` defaults to the config's network. Rollout mixing (``search.rollout_weight``)
+    reads the lookahead block; checkpoints older than it have neither.
+    """
+    spec = observation_spec(config)
+    weight = float(config.search.get("rollout_weight", 0.0))
+    if weight > 0 and not spec.lookahead:
+        raise UserError("search.rollout_weight > 0 needs game.lookahead = True")
+    return make_search(
+        net or agent_network(config),
+        config.search.num_simulations,
+        config.search.max_considered_actions,
+        rollout_weight=weight,
+        rollout_returns=lookahead_returns(spec) if weight > 0 else None,
+    )
 
 
 def optimizer_config(config: ml_collections.ConfigDict) -> OptimizerConfig:
@@ -97,10 +117,7 @@ def make_self_play(
     game = BatchedGame(
         GameBank.build(workloads), config.actors.num_games, observation_spec(config), sampler, seed
     )
-    search = make_search(
-        agent_network(config), config.search.num_simulations, config.search.max_considered_actions
-    )
-    return SelfPlay(game, search, add, seed=seed)
+    return SelfPlay(game, agent_search(config), add, seed=seed)
 
 
 def make_learner(config: ml_collections.ConfigDict, state: Any = None) -> Learner:

@@ -65,6 +65,12 @@ class ObservationSpec:
         )
 
     @property
+    def lookahead_columns(self) -> tuple[list[int], int]:
+        """Columns of each action's completion advantage, and of msa's completion to go."""
+        first, step = self.lookahead_start, PER_LOOKAHEAD_ACTION
+        return [first + step * a for a in range(self.num_actions)], first + step * self.num_actions
+
+    @property
     def size(self) -> int:
         """Length of the feature vector."""
         block = PER_LOOKAHEAD_ACTION * self.num_actions + 1 if self.lookahead else 0

@@ -48,13 +48,12 @@ def solve_agent(
         checkpoint = str(PRETRAINED)
     from mallocmuzero.actors.evaluate import agent_solve
     from mallocmuzero.agent.checkpoint import load_checkpoint
-    from mallocmuzero.cluster.components import observation_spec
+    from mallocmuzero.cluster.components import agent_search, observation_spec
 
     params, config, _, net = load_checkpoint(checkpoint)
     spec = observation_spec(config)
-    return agent_solve(
-        workload, params, net, spec, config.search.num_simulations, samples=samples, seed=seed
-    )
+    search = agent_search(config, net)
+    return agent_solve(workload, params, net, spec, samples=samples, seed=seed, search=search)
 
 
 def solve(

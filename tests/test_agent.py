@@ -9,7 +9,7 @@ import pytest
 
 from mallocmuzero.agent import value_transform as vt
 from mallocmuzero.agent.networks import NetworkConfig, init_params
-from mallocmuzero.agent.search import make_search
+from mallocmuzero.agent.search import lookahead_returns, make_search
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.learner.train_state import OptimizerConfig, init_train_state, make_train_step
@@ -69,6 +69,78 @@ def test_greedy_search_is_deterministic():
     a = search(params, jax.random.PRNGKey(0), features, legal, greedy=True).action
     b = search(params, jax.random.PRNGKey(99), features, legal, greedy=True).action
     assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_completed_qvalues_without_rollouts_match_mctx():
+    """Our completed-Q transform at weight 0 is mctx's default one, at every node."""
+    import mctx
+
+    from mallocmuzero.agent.search import Embedding, completed_qvalues
+
+    batch, actions = 4, 6
+    keys = jax.random.split(jax.random.PRNGKey(7), 4)
+
+    def recurrent_fn(params, rng, action, embedding):
+        del params, rng
+        noise = jnp.sin(embedding.latent * 7.0 + action[:, None])  # deterministic, varied
+        out = mctx.RecurrentFnOutput(
+            reward=noise[:, 0],
+            discount=jnp.full(action.shape, 0.9),
+            prior_logits=noise[:, :actions] * 3.0,
+            value=noise[:, 1] * 2.0,
+        )
+        return out, Embedding(noise + embedding.latent, embedding.rollout)
+
+    root = mctx.RootFnOutput(
+        prior_logits=jax.random.normal(keys[0], (batch, actions)),
+        value=jax.random.normal(keys[1], (batch,)),
+        embedding=Embedding(
+            jax.random.normal(keys[2], (batch, 8)), jnp.zeros((batch, actions))
+        ),
+    )
+    tree = mctx.gumbel_muzero_policy(
+        None, keys[3], root, recurrent_fn, num_simulations=12, max_num_considered_actions=4
+    ).search_tree
+    for node in range(6):
+        ours = jax.vmap(completed_qvalues, (0, None, None))(tree, node, 0.0)
+        theirs = jax.vmap(mctx.qtransform_completed_by_mix_value, (0, None))(tree, node)
+        assert np.allclose(ours, theirs, atol=1e-5), node
+
+
+def test_full_rollout_weight_follows_the_lookahead_and_plays_beam1():
+    """With rollout weight 1, greedy search takes the best completion at every step.
+
+    Such play never ends below the best completion it saw first (each step's best
+    completion includes continuing as msa would).
+    """
+    from mallocmuzero.env.observation import ObservationSpec
+
+    workloads = [
+        random_workload(s, num_buffers=40, num_instructions=30, capacity_fraction=0.15)
+        for s in range(3)
+    ]
+    spec = ObservationSpec(lookahead=True)
+    # A blank network (uniform prior, equal values) leaves the choice to the rollouts.
+    params = jax.tree.map(jnp.zeros_like, init_params(SMALL, spec.size, seed=2))
+    read = lookahead_returns(spec)
+    search = make_search(SMALL, num_simulations=16, rollout_weight=1.0, rollout_returns=read)
+    game = BatchedGame(GameBank.build(workloads), 3, spec=spec)
+    game.reset_all(range(3), [w.capacity for w in workloads])
+    features, legal = game.observe()
+    first_best = np.asarray(read(features))[:, :-1].max(axis=1)
+    while not all(game.is_done(g) for g in range(3)):
+        out = search(params, jax.random.PRNGKey(0), features, legal, greedy=True)
+        returns = np.where(legal, np.asarray(read(features))[:, :-1], -np.inf)
+        actions = np.asarray(out.action)
+        live = [g for g in range(3) if not game.is_done(g)]
+        assert np.allclose(returns[live, actions[live]], returns[live].max(axis=1), atol=1e-6)
+        step = game.step(actions)
+        features, legal = step.features, step.legal
+    for g in range(3):
+        final = game.saved_seconds(g) / game.bank.all_slow_time(g)
+        assert final >= first_best[g] - 1e-5
+    with pytest.raises(ValueError, match="lookahead"):
+        lookahead_returns(ObservationSpec())
 
 
 def fixed_batch(rng: np.random.Generator, batch: int, k: int, features: int, actions: int):
