@@ -35,7 +35,17 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> ml_collections.Conf
         if not sep:
             raise UserError(f"--set {item!r}: expected KEY=VALUE")
         apply_override(config, key.strip(), text.strip(), path)
+    check_consistency(config, path)
     return config
+
+
+def check_consistency(config: ml_collections.ConfigDict, source: str) -> None:
+    """Reject settings that contradict each other, naming them."""
+    weight = config.search.get("rollout_weight", 0.0)
+    if not 0.0 <= weight <= 1.0:
+        raise UserError(f"{source}: search.rollout_weight must be in [0, 1] (got {weight})")
+    if weight > 0 and not config.game.get("lookahead", False):
+        raise UserError(f"{source}: search.rollout_weight > 0 needs game.lookahead = True")
 
 
 def apply_override(config: ml_collections.ConfigDict, key: str, text: str, source: str) -> None:
@@ -54,6 +64,8 @@ def apply_override(config: ml_collections.ConfigDict, key: str, text: str, sourc
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         value = text
+    if isinstance(current, bool) and text.lower() in ("true", "false"):
+        value = text.lower() == "true"  # accept true/false as well as Python's True/False
     if isinstance(current, bool) != isinstance(value, bool) or (
         current is not None
         and not isinstance(value, type(current))

@@ -94,9 +94,7 @@ def test_completed_qvalues_without_rollouts_match_mctx():
     root = mctx.RootFnOutput(
         prior_logits=jax.random.normal(keys[0], (batch, actions)),
         value=jax.random.normal(keys[1], (batch,)),
-        embedding=Embedding(
-            jax.random.normal(keys[2], (batch, 8)), jnp.zeros((batch, actions))
-        ),
+        embedding=Embedding(jax.random.normal(keys[2], (batch, 8)), jnp.zeros((batch, actions))),
     )
     tree = mctx.gumbel_muzero_policy(
         None, keys[3], root, recurrent_fn, num_simulations=12, max_num_considered_actions=4

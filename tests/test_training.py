@@ -62,6 +62,7 @@ def test_sync_train_cli_then_solve_and_evaluate(small_suite, tmp_path, capsys):
     table = capsys.readouterr().out
     assert "rnn_scan_train" in table and "mlp_train" not in table  # held-out suite only
     assert "mean gain over msa" in table and "headroom recovered" in table
+    assert "beam1 s" in table and "faster than beam1 in" in table  # the lookahead ablation
 
 
 def test_config_errors_are_one_line(tmp_path, capsys):
@@ -72,6 +73,8 @@ def test_config_errors_are_one_line(tmp_path, capsys):
     assert "learner.batch_size expects int" in capsys.readouterr().err
     assert main(["train", "--config", str(tmp_path / "none.py"), "--run-dir", "x"]) == 2
     assert "no such config file" in capsys.readouterr().err
+    assert main([*args, "--set", "search.rollout_weight=0.5", "--set", "game.lookahead=false"]) == 2
+    assert "search.rollout_weight > 0 needs game.lookahead = True" in capsys.readouterr().err
     assert main(["solve", "workloads/x.json", "--solver", "agent", "--out", "x.json"]) == 2
     capsys.readouterr()
     assert not (tmp_path / "r").exists()
