@@ -112,6 +112,7 @@ def test_learning_beats_the_untrained_agent(tmp_path):
     msa = solve_msa(workload)
 
     def saved_fraction(params):
+        # A search without rollout mixing: the difference is what the network learned.
         solution = agent_solve(workload, params, net, spec, num_simulations=8)
         return 1 - solution.estimated_time_s / msa.all_slow_time_s
 
