@@ -43,6 +43,15 @@ def _fmt_bytes(n: float) -> str:
     return str(n)
 
 
+def _add_rollout_weight(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rollout-weight",
+        type=float,
+        help="agent: weight of the lookahead rollouts in the root's Q-values, in [0, 1] "
+        "(default: the checkpoint's search.rollout_weight)",
+    )
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
     """Solve one workload with one solver and write the solution file."""
     from mallocmuzero.env.solution import save_solution, validation_errors
@@ -57,6 +66,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         args.width,
         checkpoint=args.checkpoint,
         samples=args.samples,
+        rollout_weight=args.rollout_weight,
     )
     errors = validation_errors(workload, solution.offsets, workload.capacity)
     if errors:  # a solver bug, never the user's fault: refuse to write it
@@ -165,20 +175,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         evaluation_table,
     )
     from mallocmuzero.actors.workload_sampler import load_split
-    from mallocmuzero.agent.checkpoint import load_checkpoint
-    from mallocmuzero.cluster.components import agent_search, observation_spec
+    from mallocmuzero.cluster.components import load_agent
 
-    params, config, _, net = load_checkpoint(args.checkpoint)
-    spec = observation_spec(config)
-    search = agent_search(config, net)
+    agent = load_agent(args.checkpoint, args.rollout_weight)
     workloads = load_split(args.workloads, args.suite)
     rows = evaluate(
         workloads,
         args.fractions,
-        params,
-        net,
-        spec,
-        search,
+        agent.params,
+        agent.net,
+        agent.spec,
+        agent.search,
         args.samples,
         args.cpsat_time_limit,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
@@ -350,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="extra sampled searches of the agent (keeps the best)",
     )
+    _add_rollout_weight(solve)
     solve.add_argument("--out", required=True, help="solution JSON file to write")
     solve.add_argument("--png", help="also draw the memory map to this PNG")
     solve.set_defaults(func=cmd_solve)
@@ -398,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 0.5])
     evaluate.add_argument("--samples", type=int, default=0)
     evaluate.add_argument("--cpsat-time-limit", type=float, default=30.0)
+    _add_rollout_weight(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     workloads = sub.add_parser("workloads", help="build, import, list and show workloads")

@@ -72,16 +72,13 @@ def agent_quality(checkpoint: str, workloads: str, cpsat_limit_s: float, progres
     """The shipped agent on the held-out programs at 0.1, 0.25 and 0.5 (``evaluate``)."""
     from mallocmuzero.actors.evaluate import evaluate
     from mallocmuzero.actors.workload_sampler import load_split
-    from mallocmuzero.agent.checkpoint import load_checkpoint
-    from mallocmuzero.cluster.components import agent_search, observation_spec
+    from mallocmuzero.cluster.components import load_agent
 
-    params, config, meta, net = load_checkpoint(checkpoint)
-    spec = observation_spec(config)
-    search = agent_search(config, net)
+    a = load_agent(checkpoint)
     heldout = load_split(workloads, "heldout")
-    rows = evaluate(heldout, (0.1, 0.25, 0.5), params, net, spec, search, samples=8,
+    rows = evaluate(heldout, (0.1, 0.25, 0.5), a.params, a.net, a.spec, a.search, samples=8,
                     cpsat_time_limit=cpsat_limit_s, progress=progress)  # fmt: skip
-    return {"checkpoint": checkpoint, "meta": meta, "rows": [r.__dict__ for r in rows]}
+    return {"checkpoint": checkpoint, "meta": a.meta, "rows": [r.__dict__ for r in rows]}
 
 
 def agent_markdown(result: dict) -> str:

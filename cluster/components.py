@@ -7,6 +7,7 @@ same experiment in one process or on a cluster.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from mallocmuzero.actors.self_play import SelfPlay
 from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
-from mallocmuzero.agent.checkpoint import dataclass_from_section, network_config
+from mallocmuzero.agent.checkpoint import dataclass_from_section, load_checkpoint, network_config
 from mallocmuzero.agent.networks import NetworkConfig
 from mallocmuzero.agent.search import lookahead_returns, make_search
 from mallocmuzero.env.augment import augment
@@ -46,7 +47,7 @@ def agent_search(config: ml_collections.ConfigDict, net: NetworkConfig | None = 
     spec = observation_spec(config)
     weight = float(config.search.get("rollout_weight", 0.0))
     if weight > 0 and not spec.lookahead:
-        raise UserError("search.rollout_weight > 0 needs game.lookahead = True")
+        raise UserError("search.rollout_weight > 0 needs an agent with game.lookahead = True")
     return make_search(
         net or agent_network(config),
         config.search.num_simulations,
@@ -54,6 +55,32 @@ def agent_search(config: ml_collections.ConfigDict, net: NetworkConfig | None = 
         rollout_weight=weight,
         rollout_returns=lookahead_returns(spec) if weight > 0 else None,
     )
+
+
+@dataclasses.dataclass
+class LoadedAgent:
+    """A checkpoint ready to play: parameters, config, network, observation spec, search."""
+
+    params: Any
+    config: ml_collections.ConfigDict
+    meta: dict[str, Any]
+    net: NetworkConfig
+    spec: ObservationSpec
+    search: Callable
+
+
+def load_agent(checkpoint: str, rollout_weight: float | None = None) -> LoadedAgent:
+    """Load an agent checkpoint and build its search.
+
+    ``rollout_weight`` overrides the checkpoint's ``search.rollout_weight`` (solve time).
+    """
+    params, config, meta, net = load_checkpoint(checkpoint)
+    if rollout_weight is not None:
+        if not 0.0 <= rollout_weight <= 1.0:
+            raise UserError(f"--rollout-weight must be in [0, 1] (got {rollout_weight})")
+        config.search.rollout_weight = float(rollout_weight)
+    spec = observation_spec(config)
+    return LoadedAgent(params, config, meta, net, spec, agent_search(config, net))
 
 
 def optimizer_config(config: ml_collections.ConfigDict) -> OptimizerConfig:

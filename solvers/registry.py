@@ -36,24 +36,28 @@ PRETRAINED = Path(__file__).resolve().parents[1] / "checkpoints" / "pretrained"
 
 
 def solve_agent(
-    workload: Workload, checkpoint: str | None, samples: int = 0, seed: int = 0
+    workload: Workload,
+    checkpoint: str | None,
+    samples: int = 0,
+    seed: int = 0,
+    rollout_weight: float | None = None,
 ) -> Solution:
     """The trained agent alone: greedy search plus ``samples`` sampled searches.
 
-    Without ``checkpoint``, the pretrained checkpoint shipped in the repository is used.
+    Without ``checkpoint``, the pretrained checkpoint shipped in the repository is used;
+    ``rollout_weight`` overrides its ``search.rollout_weight``.
     """
     if not checkpoint:
         if not PRETRAINED.is_dir():
             raise UserError("--solver agent needs --checkpoint DIR (no pretrained checkpoint here)")
         checkpoint = str(PRETRAINED)
     from mallocmuzero.actors.evaluate import agent_solve
-    from mallocmuzero.agent.checkpoint import load_checkpoint
-    from mallocmuzero.cluster.components import agent_search, observation_spec
+    from mallocmuzero.cluster.components import load_agent
 
-    params, config, _, net = load_checkpoint(checkpoint)
-    spec = observation_spec(config)
-    search = agent_search(config, net)
-    return agent_solve(workload, params, net, spec, samples=samples, seed=seed, search=search)
+    a = load_agent(checkpoint, rollout_weight)
+    return agent_solve(
+        workload, a.params, a.net, a.spec, samples=samples, seed=seed, search=a.search
+    )
 
 
 def solve(
@@ -64,10 +68,11 @@ def solve(
     width: int = 16,
     checkpoint: str | None = None,
     samples: int = 0,
+    rollout_weight: float | None = None,
 ) -> Solution:
     """Run solver ``name`` on ``workload`` (at the workload's capacity)."""
     if name == AGENT:
-        return solve_agent(workload, checkpoint, samples, seed)
+        return solve_agent(workload, checkpoint, samples, seed, rollout_weight)
     if name not in SOLVERS:
         names = ", ".join([*SOLVERS, AGENT])
         raise UserError(f"unknown solver {name!r}; choose one of {names}")

@@ -138,3 +138,11 @@ def test_solve_agent_uses_the_shipped_checkpoint(small_suite, tmp_path, capsys):
     offsets = np.array([p["offset"] if p["offset"] is not None else -1 for p in data["placements"]])
     assert validation_errors(w, offsets, w.capacity) == []
     assert data["estimated_time_s"] < solve_msa(w).all_slow_time_s  # it places something
+    capsys.readouterr()
+    for weight in ("0", "1"):  # the network's search alone, and the rollouts' verdict
+        assert main(["solve", str(workload), "--solver", "agent", "--capacity-fraction", "0.25",
+                     "--rollout-weight", weight, "--out", str(out)]) == 0  # fmt: skip
+    assert main(["solve", str(workload), "--solver", "agent", "--rollout-weight", "1.5",
+                 "--out", str(tmp_path / "never.json")]) == 2  # fmt: skip
+    assert "--rollout-weight must be in [0, 1] (got 1.5)" in capsys.readouterr().err
+    assert not (tmp_path / "never.json").exists()
