@@ -78,7 +78,44 @@ def agent_quality(checkpoint: str, workloads: str, cpsat_limit_s: float, progres
     heldout = load_split(workloads, "heldout")
     rows = evaluate(heldout, (0.1, 0.25, 0.5), a.params, a.net, a.spec, a.search, samples=8,
                     cpsat_time_limit=cpsat_limit_s, progress=progress)  # fmt: skip
-    return {"checkpoint": checkpoint, "meta": a.meta, "rows": [r.__dict__ for r in rows]}
+    return {
+        "checkpoint": checkpoint,
+        "meta": a.meta,
+        "rows": [r.__dict__ for r in rows],
+        "ablation": rollout_ablation(checkpoint, heldout, progress),
+    }
+
+
+ABLATION_WEIGHTS = (0.0, 0.5, 1.0)
+
+
+def rollout_ablation(checkpoint: str, heldout: list, progress) -> list[dict]:
+    """Greedy agent time per held-out case at each solve-time rollout weight."""
+    from mallocmuzero.cluster.components import load_agent
+    from mallocmuzero.env.workload import resolve_capacity
+
+    agents = {weight: load_agent(checkpoint, weight) for weight in ABLATION_WEIGHTS}
+    rows = []
+    for workload in heldout:
+        for fraction in (0.1, 0.25, 0.5):
+            w = resolve_capacity(workload, fraction=fraction)
+            times = {str(weight): a.solve(w).estimated_time_s for weight, a in agents.items()}
+            rows.append({"workload": w.name, "fraction": fraction, "times": times})
+            progress(f"[ablation] {w.name}@{fraction:g}: {times}")
+    return rows
+
+
+def ablation_markdown(result: dict) -> str:
+    """Gain over msa of the greedy agent at each rollout weight, beside beam1."""
+    evaluated = {(r["workload"], r["fraction"]): r for r in result["rows"]}
+    header = ["workload", "cap.", *(f"w={w:g}" for w in ABLATION_WEIGHTS), "beam1"]
+    lines = []
+    for row in result.get("ablation", []):
+        e = evaluated[(row["workload"], row["fraction"])]
+        gains = [e["msa"] / row["times"][str(w)] - 1 for w in ABLATION_WEIGHTS]
+        cells = [f"{g:+.2%}" for g in [*gains, e["msa"] / e["lookahead"] - 1]]
+        lines.append([row["workload"], f"{row['fraction']:g}", *cells])
+    return _fmt_table(header, lines)
 
 
 def agent_markdown(result: dict) -> str:
@@ -102,6 +139,10 @@ def agent_markdown(result: dict) -> str:
         + _fmt_table(EVALUATION_HEADER, evaluation_table(rows))
         + "\n\n"
         + evaluation_summary(rows)
+        + "\n\nThe rollout weight at solve time (`--rollout-weight`), one greedy search rollout "
+        "each, gain over msa: w=0 is the learned model alone, w=1 lets the lookahead's "
+        "rollouts decide the root's Q-values, the checkpoint was trained at its config's "
+        "weight; beam1 follows the lookahead without any network.\n\n" + ablation_markdown(result)
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from mallocmuzero.actors.evaluate import agent_solve
 from mallocmuzero.actors.self_play import SelfPlay
 from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
 from mallocmuzero.agent.checkpoint import dataclass_from_section, load_checkpoint, network_config
@@ -22,6 +23,7 @@ from mallocmuzero.agent.search import lookahead_returns, make_search
 from mallocmuzero.env.augment import augment
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.observation import ObservationSpec
+from mallocmuzero.env.solution import Solution
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import UserError
 from mallocmuzero.learner.learner import Learner
@@ -67,6 +69,18 @@ class LoadedAgent:
     net: NetworkConfig
     spec: ObservationSpec
     search: Callable
+
+    def solve(self, workload: Workload, samples: int = 0, seed: int = 0) -> Solution:
+        """Greedy search rollout plus ``samples`` sampled ones; the best (``agent_solve``)."""
+        return agent_solve(
+            workload,
+            self.params,
+            self.net,
+            self.spec,
+            samples=samples,
+            seed=seed,
+            search=self.search,
+        )
 
 
 def load_agent(checkpoint: str, rollout_weight: float | None = None) -> LoadedAgent:

@@ -51,13 +51,9 @@ def solve_agent(
         if not PRETRAINED.is_dir():
             raise UserError("--solver agent needs --checkpoint DIR (no pretrained checkpoint here)")
         checkpoint = str(PRETRAINED)
-    from mallocmuzero.actors.evaluate import agent_solve
     from mallocmuzero.cluster.components import load_agent
 
-    a = load_agent(checkpoint, rollout_weight)
-    return agent_solve(
-        workload, a.params, a.net, a.spec, samples=samples, seed=seed, search=a.search
-    )
+    return load_agent(checkpoint, rollout_weight).solve(workload, samples=samples, seed=seed)
 
 
 def solve(
