@@ -418,7 +418,9 @@ class Supervisor:
         step = int(state.step)
         spec = observation_spec(self.config)
         agent_meta = {"learner_steps": step, "observation_size": spec.size,
-                      "num_actions": spec.num_actions}  # fmt: skip
+                      "num_actions": spec.num_actions,
+                      "self_play_steps": self.counters["self_play_steps"],
+                      "self_play_episodes": self.counters["self_play_episodes"]}  # fmt: skip
         counts = {}
 
         def parts(folder: Path) -> dict[str, Any]:
