@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from mallocmuzero.errors import UserError
@@ -47,8 +48,10 @@ def _add_rollout_weight(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rollout-weight",
         type=float,
-        help="agent: weight of the lookahead rollouts in the root's Q-values, in [0, 1] "
-        "(default: the checkpoint's search.rollout_weight)",
+        nargs="+",
+        help="agent: weights of the lookahead rollouts in the root's Q-values, in [0, 1], "
+        "one greedy search each, samples at the first (default: the checkpoint's "
+        "search.rollout_weight, then 1)",
     )
 
 
@@ -66,7 +69,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         args.width,
         checkpoint=args.checkpoint,
         samples=args.samples,
-        rollout_weight=args.rollout_weight,
+        rollout_weights=args.rollout_weight,
     )
     errors = validation_errors(workload, solution.offsets, workload.capacity)
     if errors:  # a solver bug, never the user's fault: refuse to write it
@@ -182,11 +185,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rows = evaluate(
         workloads,
         args.fractions,
-        agent.params,
-        agent.net,
-        agent.spec,
-        agent.search,
-        args.samples,
+        partial(agent.solve, samples=args.samples),
         args.cpsat_time_limit,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )

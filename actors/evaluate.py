@@ -41,17 +41,23 @@ def agent_solve(
     samples: int = 0,
     seed: int = 0,
     search=None,
+    more_greedy: Sequence = (),
 ) -> Solution:
-    """Greedy search rollout plus ``samples`` sampled rollouts; the best by the cost model."""
+    """Greedy search rollout plus ``samples`` sampled rollouts; the best by the cost model.
+
+    ``more_greedy`` are further searches of the same network (for example at other rollout
+    weights) that each play one more greedy rollout.
+    """
     search = search or make_search(net, num_simulations=num_simulations)
     bank = GameBank.build([workload])
     candidates = []
-    for greedy, slots in ((True, 1), (False, samples)):
+    plays = [(search, True, 1), (search, False, samples), *((s, True, 1) for s in more_greedy)]
+    for player, greedy, slots in plays:
         if slots == 0:
             continue
         game = BatchedGame(bank, slots, spec=spec)
         game.reset_all([0] * slots, [workload.capacity] * slots)
-        play_out(game, search, params, greedy, seed)
+        play_out(game, player, params, greedy, seed)
         candidates += [(game.saved_seconds(g), game.offsets(g)) for g in range(slots)]
     best = max(candidates, key=lambda c: c[0])[1]
     return make_solution(workload, best, "agent", extra={"rollouts": len(candidates)})
@@ -102,11 +108,7 @@ class EvaluationRow:
 def evaluate(
     workloads: Sequence[Workload],
     fractions: Sequence[float],
-    params: Any,
-    net,
-    spec: ObservationSpec,
-    search,
-    samples: int = 0,
+    solve_agent: Callable[[Workload], Solution],
     cpsat_time_limit: float = 30.0,
     progress: Callable[[str], None] | None = None,
 ) -> list[EvaluationRow]:
@@ -128,7 +130,7 @@ def evaluate(
         for fraction in fractions:
             w = resolve_capacity(workload, fraction=fraction)
             start = time.perf_counter()
-            agent = agent_solve(w, params, net, spec, samples=samples, search=search)
+            agent = solve_agent(w)
             wall = time.perf_counter() - start
             msa = solve_msa(w)
             exact = solve_cpsat(w, time_limit=cpsat_time_limit)

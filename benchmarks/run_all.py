@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,7 @@ def agent_quality(checkpoint: str, workloads: str, cpsat_limit_s: float, progres
 
     a = load_agent(checkpoint)
     heldout = load_split(workloads, "heldout")
-    rows = evaluate(heldout, (0.1, 0.25, 0.5), a.params, a.net, a.spec, a.search, samples=8,
+    rows = evaluate(heldout, (0.1, 0.25, 0.5), partial(a.solve, samples=8),
                     cpsat_time_limit=cpsat_limit_s, progress=progress)  # fmt: skip
     return {
         "checkpoint": checkpoint,
@@ -94,7 +95,7 @@ def rollout_ablation(checkpoint: str, heldout: list, progress) -> list[dict]:
     from mallocmuzero.cluster.components import load_agent
     from mallocmuzero.env.workload import resolve_capacity
 
-    agents = {weight: load_agent(checkpoint, weight) for weight in ABLATION_WEIGHTS}
+    agents = {weight: load_agent(checkpoint, [weight]) for weight in ABLATION_WEIGHTS}
     rows = []
     for workload in heldout:
         for fraction in (0.1, 0.25, 0.5):

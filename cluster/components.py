@@ -8,7 +8,7 @@ same experiment in one process or on a cluster.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ml_collections
@@ -40,61 +40,80 @@ def observation_spec(config: ml_collections.ConfigDict) -> ObservationSpec:
     return ObservationSpec(g.num_offset_actions, g.occupancy_bins, g.window, lookahead)
 
 
-def agent_search(config: ml_collections.ConfigDict, net: NetworkConfig | None = None):
+def agent_search(
+    config: ml_collections.ConfigDict,
+    net: NetworkConfig | None = None,
+    rollout_weight: float | None = None,
+):
     """The jitted batched search of the config (see :func:`agent.search.make_search`).
 
-    ``net`` defaults to the config's network. Rollout mixing (``search.rollout_weight``)
-    reads the lookahead block; checkpoints older than it have neither.
+    ``net`` defaults to the config's network, ``rollout_weight`` to the config's
+    ``search.rollout_weight``; mixing rollouts reads the lookahead block, which
+    checkpoints older than it lack.
     """
     spec = observation_spec(config)
-    weight = float(config.search.get("rollout_weight", 0.0))
-    if weight > 0 and not spec.lookahead:
-        raise UserError("search.rollout_weight > 0 needs an agent with game.lookahead = True")
+    if rollout_weight is None:
+        rollout_weight = float(config.search.get("rollout_weight", 0.0))
+    if not 0.0 <= rollout_weight <= 1.0:
+        raise UserError(f"rollout weight must be in [0, 1] (got {rollout_weight})")
+    if rollout_weight > 0 and not spec.lookahead:
+        raise UserError("a rollout weight > 0 needs an agent with game.lookahead = True")
     return make_search(
         net or agent_network(config),
         config.search.num_simulations,
         config.search.max_considered_actions,
-        rollout_weight=weight,
-        rollout_returns=lookahead_returns(spec) if weight > 0 else None,
+        rollout_weight=rollout_weight,
+        rollout_returns=lookahead_returns(spec) if rollout_weight > 0 else None,
     )
 
 
 @dataclasses.dataclass
 class LoadedAgent:
-    """A checkpoint ready to play: parameters, config, network, observation spec, search."""
+    """A checkpoint ready to play: parameters, config, network, observation spec, searches.
+
+    ``searches`` holds one search per solve-time rollout weight: each plays one greedy
+    rollout, and the first also plays the sampled ones.
+    """
 
     params: Any
     config: ml_collections.ConfigDict
     meta: dict[str, Any]
     net: NetworkConfig
     spec: ObservationSpec
-    search: Callable
+    searches: list[Callable]
 
     def solve(self, workload: Workload, samples: int = 0, seed: int = 0) -> Solution:
-        """Greedy search rollout plus ``samples`` sampled ones; the best (``agent_solve``)."""
+        """The agent's rollouts on ``workload``, the best by the cost model (``agent_solve``)."""
+        net, spec, first, *others = self.net, self.spec, *self.searches
         return agent_solve(
-            workload,
-            self.params,
-            self.net,
-            self.spec,
-            samples=samples,
-            seed=seed,
-            search=self.search,
-        )
+            workload, self.params, net, spec, samples=samples, seed=seed, search=first,
+            more_greedy=others,
+        )  # fmt: skip
 
 
-def load_agent(checkpoint: str, rollout_weight: float | None = None) -> LoadedAgent:
-    """Load an agent checkpoint and build its search.
+def solve_time_weights(config: ml_collections.ConfigDict) -> list[float]:
+    """Default solve-time rollout weights: the trained one, and 1 (the rollouts' verdict).
 
-    ``rollout_weight`` overrides the checkpoint's ``search.rollout_weight`` (solve time).
+    A network trained without lookahead has only weight 0.
+    """
+    trained = float(config.search.get("rollout_weight", 0.0))
+    if not config.game.get("lookahead", False):
+        return [trained]
+    return [trained] if trained == 1.0 else [trained, 1.0]
+
+
+def load_agent(checkpoint: str, rollout_weights: Sequence[float] | None = None) -> LoadedAgent:
+    """Load an agent checkpoint and build one search per solve-time rollout weight.
+
+    ``rollout_weights`` defaults to :func:`solve_time_weights` of the checkpoint's config.
     """
     params, config, meta, net = load_checkpoint(checkpoint)
-    if rollout_weight is not None:
-        if not 0.0 <= rollout_weight <= 1.0:
-            raise UserError(f"--rollout-weight must be in [0, 1] (got {rollout_weight})")
-        config.search.rollout_weight = float(rollout_weight)
-    spec = observation_spec(config)
-    return LoadedAgent(params, config, meta, net, spec, agent_search(config, net))
+    weights = list(rollout_weights) if rollout_weights else solve_time_weights(config)
+    for weight in weights:
+        if not 0.0 <= weight <= 1.0:
+            raise UserError(f"--rollout-weight must be in [0, 1] (got {weight:g})")
+    searches = [agent_search(config, net, weight) for weight in weights]
+    return LoadedAgent(params, config, meta, net, observation_spec(config), searches)
 
 
 def optimizer_config(config: ml_collections.ConfigDict) -> OptimizerConfig:

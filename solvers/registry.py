@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mallocmuzero.env.solution import Solution
@@ -40,12 +40,12 @@ def solve_agent(
     checkpoint: str | None,
     samples: int = 0,
     seed: int = 0,
-    rollout_weight: float | None = None,
+    rollout_weights: Sequence[float] | None = None,
 ) -> Solution:
-    """The trained agent alone: greedy search plus ``samples`` sampled searches.
+    """The trained agent alone: a greedy search per rollout weight, ``samples`` sampled ones.
 
     Without ``checkpoint``, the pretrained checkpoint shipped in the repository is used;
-    ``rollout_weight`` overrides its ``search.rollout_weight``.
+    ``rollout_weights`` default to the checkpoint's (see ``load_agent``).
     """
     if not checkpoint:
         if not PRETRAINED.is_dir():
@@ -53,7 +53,7 @@ def solve_agent(
         checkpoint = str(PRETRAINED)
     from mallocmuzero.cluster.components import load_agent
 
-    return load_agent(checkpoint, rollout_weight).solve(workload, samples=samples, seed=seed)
+    return load_agent(checkpoint, rollout_weights).solve(workload, samples=samples, seed=seed)
 
 
 def solve(
@@ -64,11 +64,11 @@ def solve(
     width: int = 16,
     checkpoint: str | None = None,
     samples: int = 0,
-    rollout_weight: float | None = None,
+    rollout_weights: Sequence[float] | None = None,
 ) -> Solution:
     """Run solver ``name`` on ``workload`` (at the workload's capacity)."""
     if name == AGENT:
-        return solve_agent(workload, checkpoint, samples, seed, rollout_weight)
+        return solve_agent(workload, checkpoint, samples, seed, rollout_weights)
     if name not in SOLVERS:
         names = ", ".join([*SOLVERS, AGENT])
         raise UserError(f"unknown solver {name!r}; choose one of {names}")

@@ -52,7 +52,8 @@ def test_sync_train_cli_then_solve_and_evaluate(small_suite, tmp_path, capsys):
     assert main(["solve", str(workload), "--solver", "agent", "--checkpoint", checkpoint,
                  "--samples", "2", "--out", str(sol)]) == 0  # fmt: skip
     data = json.loads(sol.read_text())
-    assert data["solver"] == "agent" and data["rollouts"] == 3
+    # Greedy at the trained rollout weight and at weight 1, plus the two samples.
+    assert data["solver"] == "agent" and data["rollouts"] == 4
     w = load_workload(workload)
     offsets = np.array([p["offset"] if p["offset"] is not None else -1 for p in data["placements"]])
     assert validation_errors(w, offsets, w.capacity) == []
@@ -133,15 +134,16 @@ def test_solve_agent_uses_the_shipped_checkpoint(small_suite, tmp_path, capsys):
                  "--out", str(out)]) == 0  # fmt: skip
     assert "rnn_scan_train: agent time" in capsys.readouterr().out
     data = json.loads(out.read_text())
-    assert data["solver"] == "agent" and data["rollouts"] == 1
+    assert data["solver"] == "agent" and data["rollouts"] == 2  # weights 0.5 and 1
     w = resolve_capacity(load_workload(workload), fraction=0.25)
     offsets = np.array([p["offset"] if p["offset"] is not None else -1 for p in data["placements"]])
     assert validation_errors(w, offsets, w.capacity) == []
     assert data["estimated_time_s"] < solve_msa(w).all_slow_time_s  # it places something
     capsys.readouterr()
-    for weight in ("0", "1"):  # the network's search alone, and the rollouts' verdict
+    for weights in (["0"], ["1"], ["0", "0.5", "1"]):  # the network alone; the rollouts'
         assert main(["solve", str(workload), "--solver", "agent", "--capacity-fraction", "0.25",
-                     "--rollout-weight", weight, "--out", str(out)]) == 0  # fmt: skip
+                     "--rollout-weight", *weights, "--out", str(out)]) == 0  # fmt: skip
+        assert json.loads(out.read_text())["rollouts"] == len(weights)
     assert main(["solve", str(workload), "--solver", "agent", "--rollout-weight", "1.5",
                  "--out", str(tmp_path / "never.json")]) == 2  # fmt: skip
     assert "--rollout-weight must be in [0, 1] (got 1.5)" in capsys.readouterr().err
