@@ -133,8 +133,9 @@ def agent_markdown(result: dict) -> str:
     return (
         f"Checkpoint `{result['checkpoint']}` ({meta.get('learner_steps', '?')} learner steps, "
         f"{meta.get('self_play_steps', '?'):,} self-play steps). The agent is a greedy search "
-        "rollout plus 8 sampled ones, the best kept by the cost model (`solve --solver agent "
-        "--samples 8`); restarts and beam16 get the agent's wall time; beam1 (following the "
+        "rollout at the trained rollout weight and one at weight 1, plus 8 sampled ones, the "
+        "best kept by the cost model (`solve --solver agent --samples 8`); restarts and "
+        "beam16 get the agent's wall time; beam1 (following the "
         "lookahead observation's best completion, no learning) runs to the end; cpsat 30 s."
         "\n\n"
         + _fmt_table(EVALUATION_HEADER, evaluation_table(rows))
