@@ -249,6 +249,7 @@ def render(raw: dict) -> str:
     """BENCHMARKS.md from the raw results of every section."""
     tp, search, learner = raw["throughput"], raw["search"], raw["learner"]
     lookahead_rate, lookahead_ratio = search["core_lookahead_sims_per_s"], search["ratio_lookahead"]
+    raw_lookahead_rate = search["raw_lookahead_sims_per_s"]
     cases = [baseline_quality.Case(**c) for c in raw["quality"]]
     budgets = raw.get("budgets", {"restarts_s": 5.0, "beam_limit_s": 60.0, "cpsat_limit_s": 30.0})
     w = raw["written"]
@@ -284,15 +285,17 @@ over the best known time (cpsat's optimum where proven), minus one.
 
 Default config (64 games, 16 simulations, latent 128, MLP 256x256), random parameters.
 The self-play core (game step, batched search, bookkeeping) against the raw jitted mctx
-call on the same network and batch, in the same run, without and with the lookahead
+call on the same network, batch and states (the core's current ones: a search costs more
+on mid-game states than on fresh ones), in the same run, without and with the lookahead
 observation (N+1 msa completions per game step, the game's share of the work, which
-grows with the program: the core proper is the first row); and jitted learner steps on
+grows with the program); and jitted learner steps on
 synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every core here).
 
 | what | per second | ratio |
 |---|---|---|
 | raw search call | {search["raw_sims_per_s"]:,.0f} simulations | 1.00 |
 | self-play core | {search["core_sims_per_s"]:,.0f} simulations | {search["ratio"]:.2f} |
+| raw search call, lookahead observations | {raw_lookahead_rate:,.0f} simulations | 1.00 |
 | self-play core with lookahead | {lookahead_rate:,.0f} simulations | {lookahead_ratio:.2f} |
 | learner train step | {learner["train_steps_per_s"]:.1f} steps | |
 
