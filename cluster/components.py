@@ -55,7 +55,7 @@ def agent_search(
     if rollout_weight is None:
         rollout_weight = float(config.search.get("rollout_weight", 0.0))
     if not 0.0 <= rollout_weight <= 1.0:
-        raise UserError(f"rollout weight must be in [0, 1] (got {rollout_weight})")
+        raise UserError(f"a rollout weight must be in [0, 1] (got {rollout_weight:g})")
     if rollout_weight > 0 and not spec.lookahead:
         raise UserError("a rollout weight > 0 needs an agent with game.lookahead = True")
     return make_search(
@@ -109,9 +109,6 @@ def load_agent(checkpoint: str, rollout_weights: Sequence[float] | None = None) 
     """
     params, config, meta, net = load_checkpoint(checkpoint)
     weights = list(rollout_weights) if rollout_weights else solve_time_weights(config)
-    for weight in weights:
-        if not 0.0 <= weight <= 1.0:
-            raise UserError(f"--rollout-weight must be in [0, 1] (got {weight:g})")
     searches = [agent_search(config, net, weight) for weight in weights]
     return LoadedAgent(params, config, meta, net, observation_spec(config), searches)
 

@@ -146,5 +146,5 @@ def test_solve_agent_uses_the_shipped_checkpoint(small_suite, tmp_path, capsys):
         assert json.loads(out.read_text())["rollouts"] == len(weights)
     assert main(["solve", str(workload), "--solver", "agent", "--rollout-weight", "1.5",
                  "--out", str(tmp_path / "never.json")]) == 2  # fmt: skip
-    assert "--rollout-weight must be in [0, 1] (got 1.5)" in capsys.readouterr().err
+    assert "a rollout weight must be in [0, 1] (got 1.5)" in capsys.readouterr().err
     assert not (tmp_path / "never.json").exists()
