@@ -39,8 +39,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.search = ml_collections.ConfigDict()
     c.search.num_simulations = 16
     c.search.max_considered_actions = 16
-    # Root and root-child values mix the learned value with the lookahead's msa-completion
-    # return: (1 - w) v + w z, as AlphaGo mixed value network and rollouts (0: learned only).
+    # The root's completed Q-values mix the learned model's with the lookahead's msa-completion
+    # returns: (1 - w) q + w z, as AlphaGo mixed value network and rollouts (0: learned only).
     c.search.rollout_weight = 0.5
 
     c.replay = ml_collections.ConfigDict()

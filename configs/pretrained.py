@@ -6,7 +6,7 @@ a 2-core host), 45 minutes of the distributed runner::
 
     mallocmuzero train --config configs/pretrained.py --run-dir runs/pretrained
 
-then ``RUN/checkpoints/step_N/agent`` (the newest) is copied to ``checkpoints/pretrained``.
+then ``RUN/checkpoint`` (the newest agent checkpoint) is copied to ``checkpoints/pretrained``.
 Its held-out evaluation is in BENCHMARKS.md, section (e).
 """
 
