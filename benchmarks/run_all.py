@@ -7,6 +7,7 @@ shared and noisy); quality figures are times of the cost model, which do not var
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -105,10 +106,16 @@ ABLATION_WEIGHTS = (0.0, 0.5, 1.0)
 
 def rollout_ablation(checkpoint: str, heldout: list, progress) -> list[dict]:
     """Greedy agent time per held-out case at each solve-time rollout weight."""
-    from mallocmuzero.cluster.components import load_agent
+    from mallocmuzero.cluster.components import agent_search, load_agent
     from mallocmuzero.env.workload import resolve_capacity
 
-    agents = {weight: load_agent(checkpoint, [weight]) for weight in ABLATION_WEIGHTS}
+    loaded = load_agent(checkpoint)
+    agents = {
+        weight: dataclasses.replace(
+            loaded, searches=[agent_search(loaded.config, loaded.net, weight)]
+        )
+        for weight in ABLATION_WEIGHTS
+    }
     rows = []
     for workload in heldout:
         for fraction in (0.1, 0.25, 0.5):

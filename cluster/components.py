@@ -20,6 +20,7 @@ from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
 from mallocmuzero.agent.checkpoint import dataclass_from_section, load_checkpoint, network_config
 from mallocmuzero.agent.networks import NetworkConfig
 from mallocmuzero.agent.search import lookahead_returns, make_search
+from mallocmuzero.configs.loader import rollout_weight_problem
 from mallocmuzero.env.augment import augment
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.observation import ObservationSpec
@@ -54,10 +55,9 @@ def agent_search(
     spec = observation_spec(config)
     if rollout_weight is None:
         rollout_weight = float(config.search.get("rollout_weight", 0.0))
-    if not 0.0 <= rollout_weight <= 1.0:
-        raise UserError(f"a rollout weight must be in [0, 1] (got {rollout_weight:g})")
-    if rollout_weight > 0 and not spec.lookahead:
-        raise UserError("a rollout weight > 0 needs an agent with game.lookahead = True")
+    problem = rollout_weight_problem(rollout_weight, spec.lookahead)
+    if problem:
+        raise UserError(f"a rollout weight {problem}")
     return make_search(
         net or agent_network(config),
         config.search.num_simulations,

@@ -39,13 +39,21 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> ml_collections.Conf
     return config
 
 
+def rollout_weight_problem(weight: float, lookahead: bool) -> str | None:
+    """What is wrong with a search rollout weight for an observation, or None."""
+    if not 0.0 <= weight <= 1.0:
+        return f"must be in [0, 1] (got {weight:g})"
+    if weight > 0 and not lookahead:
+        return "> 0 needs game.lookahead = True"
+    return None
+
+
 def check_consistency(config: ml_collections.ConfigDict, source: str) -> None:
     """Reject settings that contradict each other, naming them."""
-    weight = config.search.get("rollout_weight", 0.0)
-    if not 0.0 <= weight <= 1.0:
-        raise UserError(f"{source}: search.rollout_weight must be in [0, 1] (got {weight})")
-    if weight > 0 and not config.game.get("lookahead", False):
-        raise UserError(f"{source}: search.rollout_weight > 0 needs game.lookahead = True")
+    lookahead = config.game.get("lookahead", False)
+    problem = rollout_weight_problem(config.search.get("rollout_weight", 0.0), lookahead)
+    if problem:
+        raise UserError(f"{source}: search.rollout_weight {problem}")
 
 
 def apply_override(config: ml_collections.ConfigDict, key: str, text: str, source: str) -> None:
