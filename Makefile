@@ -26,7 +26,7 @@ $(STAMP): requirements.lock pyproject.toml
 	  ok or sys.exit(f"make install: needs CPython 3.11 on Linux x86_64 (dm-reverb 0.14 wheels exist only there); found Python {v[0]}.{v[1]} on {s} {m}. Set PYTHON=/path/to/python3.11.")' \
 	  || exit 1
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade "pip>=24" wheel "setuptools>=68"
+	$(PY) -m pip install --quiet --upgrade "pip>=24" wheel "setuptools>=68,<81"
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)

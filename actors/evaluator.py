@@ -1,12 +1,17 @@
 """The evaluator role: the newest parameters on held-out programs, against msa.
 
-A plain class; the distributed runner wraps it in a Ray actor and logs what it returns:
-the agent's gain over msa per held-out case and on average, and memory-map PNGs of the
-agent's and msa's solutions for the first few cases.
+A plain class; the distributed runner wraps it in a Ray actor and logs what it returns.
+The held-out cases (every held-out program at every ``evaluator.fractions`` capacity)
+are too many to play at every evaluation, so each evaluation plays the next large case
+(``evaluator.large_buffers`` buffers or more; the small programs are where msa already
+finds the best known mapping) and then the other cases in rotation until
+``evaluator.budget_s`` is spent. It returns the gain over msa of every case it played,
+their mean, the mean over its large cases, and memory-map PNGs of the first few.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,35 +26,64 @@ from mallocmuzero.solvers.greedy import solve_msa
 
 
 def evaluation_cases(
-    workloads: Sequence[Workload], fractions: Sequence[float], max_workloads: int
+    workloads: Sequence[Workload], fractions: Sequence[float]
 ) -> list[tuple[str, Workload]]:
-    """``(name@fraction, workload)`` of the smallest ``max_workloads`` programs (0 = all)."""
+    """``(name@fraction, workload)`` for every program (smallest first) and fraction."""
     chosen = sorted(workloads, key=lambda w: (w.num_buffers, w.name))
-    if max_workloads:
-        chosen = chosen[:max_workloads]
     return [(f"{w.name}@{f:g}", resolve_capacity(w, fraction=f)) for w in chosen for f in fractions]
 
 
+def rotation_order(num_cases: int, large: Sequence[int], evaluation: int) -> list[int]:
+    """The order in which evaluation number ``evaluation`` tries the cases.
+
+    First the next large case (round robin over ``large``, when there is one), then every
+    other case in round robin, starting where evaluation ``evaluation`` falls in the
+    cycle, so successive evaluations under a budget cover every case in turn.
+    """
+    first = [large[evaluation % len(large)]] if large else []
+    start = evaluation % num_cases if num_cases else 0
+    rest = [(start + k) % num_cases for k in range(num_cases)]
+    return first + [i for i in rest if i not in first]
+
+
 class EvaluatorService:
-    """Plays each case greedily with search and compares it with msa."""
+    """Plays held-out cases greedily with search and compares them with msa."""
 
     def __init__(self, config: ml_collections.ConfigDict, workloads: list[Workload]) -> None:
         e = config.evaluator
         self._net = agent_network(config)
         self._spec = observation_spec(config)
         self._search = agent_search(config, self._net)
-        self._cases = evaluation_cases(workloads, e.fractions, e.max_workloads)
+        self._cases = evaluation_cases(workloads, e.fractions)
+        self._large = [
+            i for i, (_, w) in enumerate(self._cases) if w.num_buffers >= e.large_buffers
+        ]
         self._msa = [solve_msa(w) for _, w in self._cases]
-        self._images = e.images
+        self._images, self._budget_s = e.images, e.budget_s
+        self._evaluations = 0
 
     def evaluate(self, params: Any, version: int) -> dict[str, Any]:
-        """Gain over msa per case (``gain/NAME@F``), their mean, and memory-map PNGs."""
-        gains, images = {}, {}
-        for i, ((name, workload), msa) in enumerate(zip(self._cases, self._msa, strict=True)):
+        """Gains over msa (``gain/NAME@F``, ``gain/mean``, ``gain/large_mean``) and PNGs.
+
+        The first case of the rotation is always played; the others while the budget lasts.
+        """
+        started = time.monotonic()
+        gains, images, large = {}, {}, []
+        order = rotation_order(len(self._cases), self._large, self._evaluations)
+        for i in order:
+            if gains and time.monotonic() - started >= self._budget_s:
+                break
+            (name, workload), msa = self._cases[i], self._msa[i]
             agent = agent_solve(workload, params, self._net, self._spec, search=self._search)
-            gains[f"gain/{name}"] = msa.estimated_time_s / agent.estimated_time_s - 1
-            if i < self._images:
+            gains[f"gain/{name}"] = gain = msa.estimated_time_s / agent.estimated_time_s - 1
+            if i in self._large:
+                large.append(gain)
+            if len(images) < 2 * self._images:
                 images[f"memory_map/{name}/agent"] = render_memory_map(workload, agent)
                 images[f"memory_map/{name}/msa"] = render_memory_map(workload, msa)
-        gains["gain/mean"] = float(np.mean(list(gains.values())))
-        return {"version": version, "scalars": gains, "images": images}
+        self._evaluations += 1
+        scalars = {**gains, "gain/mean": float(np.mean(list(gains.values())))}
+        if large:
+            scalars["gain/large_mean"] = float(np.mean(large))
+        scalars["cases"] = float(len(gains))
+        return {"version": version, "scalars": scalars, "images": images}

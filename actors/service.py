@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import ml_collections
 
+import mallocmuzero
 from mallocmuzero.cluster.components import make_self_play, sequence_spec, training_workloads
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.replay.adder import SequenceAdder
@@ -64,7 +66,8 @@ class SelfPlayService:
             node = ray.get_runtime_context().get_node_id()
         except Exception:  # not inside Ray
             node = ""
-        return {"actor": self.actor_id, "pid": os.getpid(), "node": node}
+        package = str(Path(mallocmuzero.__file__).resolve().parent)  # shipped or installed
+        return {"actor": self.actor_id, "pid": os.getpid(), "node": node, "package": package}
 
     def run(self, params: Any, version: int, num_steps: int) -> dict[str, Any]:
         """Play ``num_steps`` batched steps with ``params`` (learner step ``version``)."""

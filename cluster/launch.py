@@ -14,14 +14,16 @@ newest valid checkpoint of the run folder.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import math
 import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from mallocmuzero.cluster.components import (
     sequence_spec,
 )
 from mallocmuzero.cluster.monitor import TensorBoard
+from mallocmuzero.cluster.package_shipping import stage_package
 from mallocmuzero.errors import UserError
 from mallocmuzero.learner.service import LearnerService, restore_train_state, save_train_state
 from mallocmuzero.learner.train_state import init_train_state
@@ -49,6 +52,16 @@ from mallocmuzero.replay.service import ReplayService
 
 ACTORS_FILE = "actors.json"  # pid and node of every live self-play actor
 SCRATCH = "replay-scratch"  # where the Reverb server writes before a checkpoint moves it
+
+
+def format_duration(seconds: float) -> str:
+    """``1h02m``, ``12m05s`` or ``42s``."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 class RunFailedError(RuntimeError):
@@ -84,8 +97,13 @@ def check_resources(config: ml_collections.ConfigDict, available: dict[str, floa
         )
 
 
-def start_ray(config: ml_collections.ConfigDict, address: str | None) -> None:
+def start_ray(
+    config: ml_collections.ConfigDict, address: str | None, package: Path | None = None
+) -> None:
     """Join the cluster at ``address``, or start a local runtime bound to 127.0.0.1.
+
+    On a cluster, ``package`` (the driver's staged ``mallocmuzero``) becomes the job's
+    ``py_modules``, merged with a ``ray job submit`` job's own runtime environment.
 
     For a local runtime, Ray's single-machine mode makes the node advertise 127.0.0.1, so
     the GCS, raylet, object manager and every worker listen on loopback only (Ray reads the
@@ -101,7 +119,8 @@ def start_ray(config: ml_collections.ConfigDict, address: str | None) -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if address:
         try:
-            ray.init(address=address, log_to_driver=False)
+            runtime_env = {"py_modules": [str(package)]} if package else None
+            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise UserError(f"--address {address}: cannot join the Ray cluster ({exc})") from None
     else:
@@ -138,7 +157,7 @@ class Supervisor:
         self.pending: dict[Any, tuple[str, int]] = {}  # in-flight call -> (role, index)
         self.actor_versions: dict[int, int] = {}
         self.identities: dict[int, dict[str, Any]] = {}  # actor index -> pid and node
-        self.learner_step = 0
+        self.learner_step = self.first_step = 0
         self.params_ref = None
         self.replay = self.learner = self.evaluator = None
         self.actors: list[Any] = []
@@ -256,6 +275,7 @@ class Supervisor:
         """Start every role, resuming from the newest valid checkpoint of the run folder."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.run_dir / SCRATCH, ignore_errors=True)  # left by a killed run
+        run_checkpoint.remove_partial(self.run_dir)  # a checkpoint an abort left half-written
         base = base_workloads(self.config)
         self.base_ref = self.ray.put(base)
         meta = run_checkpoint.restore_newest(self.run_dir, self._restore)
@@ -271,10 +291,10 @@ class Supervisor:
             self.counters.update(meta.get("counters", {}))
         self.actors = [self._start_actor(i) for i in range(self.config.actors.num_actors)]
         self._start_evaluator()
-        self.tensorboard = TensorBoard(self.run_dir)
+        self.tensorboard = TensorBoard(self.run_dir, start_step=self.learner_step)
         self.tensorboard.config(self.learner_step, self.config)
         self.params_ref = self.learner.params.remote()
-        self.version = self.learner_step
+        self.version = self.first_step = self.learner_step
         for i in range(len(self.actors)):
             self._submit_actor(i)
 
@@ -369,7 +389,22 @@ class Supervisor:
         except Exception as exc:
             raise RunFailedError(f"the replay server failed: {type(exc).__name__}: {exc}") from None
 
-    def _log(self, elapsed: float, previous: dict[str, float]) -> dict[str, float]:
+    def _time_line(self, running_s: float) -> str:
+        """Elapsed time, and the time left when the run is bounded by minutes or steps."""
+        c, parts = self.config.run, [f"{format_duration(running_s)} elapsed"]
+        left = []
+        if c.max_minutes:
+            left.append(c.max_minutes * 60 - running_s)
+        steps_done = self.learner_step - self.first_step
+        if c.max_steps and steps_done > 0:
+            left.append((c.max_steps - self.learner_step) * running_s / steps_done)
+        if left:
+            parts.append(f"{format_duration(max(0.0, min(left)))} left")
+        return ", ".join(parts)
+
+    def _log(
+        self, elapsed: float, previous: dict[str, float], running_s: float = 0.0
+    ) -> dict[str, float]:
         stats = self._replay_stats()
         w, seconds = self.window, max(elapsed, 1e-9)
         inserts = stats["inserts"] - previous.get("inserts", stats["inserts"])
@@ -402,15 +437,24 @@ class Supervisor:
         self.tensorboard.scalars(self.learner_step, scalars)
         self.tensorboard.flush()
         self.progress(
-            f"[train] step {self.learner_step} | self-play {total:,.0f} steps/s ({n} actors) | "
+            f"[train] step {self.learner_step} | {self._time_line(running_s)} | "
+            f"self-play {total:,.0f} steps/s ({n} actors) | "
             f"replay {stats['size']:,.0f} items, {scalars.get('replay/samples_per_insert', 0):.2f} "
             f"samples/insert | lag {scalars.get('policy_lag', 0):.0f} | return "
             f"{scalars.get('self_play/episode_return', 0):.4f} | loss "
-            f"{self.metrics.get('loss/total', float('nan')):.4f}"
-            + (f" | eval gain/msa {self.last_eval['gain/mean']:+.2%}" if self.last_eval else "")
+            f"{self.metrics.get('loss/total', float('nan')):.4f}" + self._eval_line()
         )
         self.window.clear()
         return stats
+
+    def _eval_line(self) -> str:
+        """The last evaluation's mean gain over msa (and on its large programs)."""
+        if not self.last_eval:
+            return ""
+        line = f" | eval gain/msa {self.last_eval['gain/mean']:+.2%}"
+        if "gain/large_mean" in self.last_eval:
+            line += f" (large {self.last_eval['gain/large_mean']:+.2%})"
+        return line
 
     def checkpoint(self) -> Path:
         """Save learner, replay and counters under the learner's step (learner idle)."""
@@ -464,7 +508,7 @@ class Supervisor:
             elif self.stop_reason is None and c.max_minutes and now - started >= c.max_minutes * 60:
                 self.stop_reason = f"reached {c.max_minutes:g} minutes"
             if now - last_log >= c.log_interval_s:
-                previous = self._log(now - last_log, previous)
+                previous = self._log(now - last_log, previous, now - started)
                 last_log = now
             if now - last_eval >= self.config.evaluator.interval_s:
                 self._submit_evaluation()
@@ -478,6 +522,8 @@ class Supervisor:
                 self.checkpoint()
                 last_ckpt, checkpoint_due = time.monotonic(), False
             self._ensure_learner()
+        now = time.monotonic()
+        self._log(max(now - last_log, 1e-3), previous, now - started)  # the final step's values
         self.progress(f"[train] stopping: {self.stop_reason}")
         folder = self.checkpoint()
         return {"learner_steps": self.learner_step, "checkpoint": str(folder), **self.counters}
@@ -495,26 +541,71 @@ class Supervisor:
             self.tensorboard.close()
 
 
+def kill_descendants() -> None:
+    """SIGKILL every process this one started, directly or not (a local Ray runtime)."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+@contextlib.contextmanager
+def stop_signals_reach_the_driver_only(local: bool) -> Iterator[None]:
+    """Start a local runtime with SIGTERM blocked, so its processes never receive it.
+
+    Process managers (systemd, Slurm, ``timeout``, ``docker stop``) signal the run's whole
+    process group, and the embedded runtime's processes (GCS, raylet, then the workers the
+    raylet forks) sit in that group. A blocked signal stays blocked across fork and exec,
+    so they ignore the group's SIGTERM (Ray already blocks SIGINT there), and the driver
+    stops them after its final checkpoint; they still die with the driver (Ray's
+    kernel-level fate sharing). The driver's own mask is restored on exit, after its
+    handlers are installed, so a signal that arrived meanwhile is handled, not lost.
+    """
+    if not local:
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def train_distributed(
     config: ml_collections.ConfigDict,
     run_dir: str,
     address: str | None = None,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run training on Ray (local runtime by default, or the cluster at ``address``)."""
+    """Run training on Ray (local runtime by default, or the cluster at ``address``).
+
+    The first SIGTERM or SIGINT stops the run with a final checkpoint (exit code 0 from the
+    CLI); a second one aborts at once with exit code 128 + the signal's number, keeping
+    the previous checkpoint (checkpoints are renamed into place only once complete).
+    """
     import ray
 
+    address = address or os.environ.get("RAY_ADDRESS") or None  # set inside a Ray job
     supervisor = Supervisor(config, run_dir, progress)
+    scratch = Path(tempfile.mkdtemp(prefix="mallocmuzero-ship-"))
 
     def on_signal(signum: int, frame: Any) -> None:
-        supervisor.stop_reason = f"signal {signal.Signals(signum).name}"
+        name = signal.Signals(signum).name
+        if supervisor.stop_reason is not None and supervisor.stop_reason.startswith("signal"):
+            progress(f"[train] second stop signal ({name}): aborting without a checkpoint")
+            sys.stdout.flush()
+            kill_descendants()  # a local runtime's processes; a cluster's actors die with us
+            os._exit(128 + signum)
+        supervisor.stop_reason = f"signal {name}"
 
     previous = {}
     try:
-        start_ray(config, address)
-        # After ray.init, which installs its own SIGTERM handler (exit at once): a stop
-        # signal must let the supervisor write its final checkpoint first.
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        with stop_signals_reach_the_driver_only(local=not address):
+            start_ray(config, address, stage_package(scratch) if address else None)
+            # After ray.init, which installs its own SIGTERM handler (exit at once): a stop
+            # signal must let the supervisor write its final checkpoint first.
+            previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         supervisor.start()
         return supervisor.run()
     finally:
@@ -523,3 +614,4 @@ def train_distributed(
         if ray.is_initialized():
             supervisor.shutdown()
             ray.shutdown()
+        shutil.rmtree(scratch, ignore_errors=True)

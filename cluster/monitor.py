@@ -1,31 +1,60 @@
 """TensorBoard logging for a run: scalars, memory-map images and the config as text.
 
 One writer, in the supervisor, logs every role's figures against the learner step, so a
-resumed run continues the same curves from the checkpoint's step.
+resumed run continues the same curves from the checkpoint's step. Each run first writes a
+session-start event at its first step: TensorBoard then discards what an earlier run of
+the folder logged at that step or later (a run killed after its last checkpoint), so a
+curve never zigzags across a resume. A scalar is written at most once per step.
 """
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import ml_collections
+
+SESSION_START_SUFFIX = ".session-start"
 
 
 class TensorBoard:
     """Writes event files under ``RUN/tensorboard``."""
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, start_step: int = 0) -> None:
         import tensorflow as tf
 
         self._tf = tf
         self.folder = Path(run_dir) / "tensorboard"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._write_session_start(start_step)
         self._writer = tf.summary.create_file_writer(str(self.folder))
+        self._last_step: dict[str, int] = {}
+
+    def _write_session_start(self, step: int) -> None:
+        """An event file holding only SessionLog.START at ``step``, sorted before this run's.
+
+        Its name carries the previous second, so it sorts after every earlier run's event
+        files and before the file the summary writer creates next.
+        """
+        from tensorboard.compat.proto import event_pb2
+
+        name = f"events.out.tfevents.{int(time.time()) - 1:010d}.{socket.gethostname()}"
+        path = self.folder / f"{name}.{step}{SESSION_START_SUFFIX}"
+        version = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
+        start = event_pb2.Event(wall_time=time.time(), step=step)
+        start.session_log.status = event_pb2.SessionLog.START
+        with self._tf.io.TFRecordWriter(str(path)) as records:
+            records.write(version.SerializeToString())
+            records.write(start.SerializeToString())
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        """Log ``values`` at ``step``."""
+        """Log ``values`` at ``step``; a tag already written at ``step`` or later is skipped."""
+        fresh = {t: v for t, v in values.items() if self._last_step.get(t, -1) < step}
         with self._writer.as_default(step=step):
-            for tag, value in values.items():
+            for tag, value in fresh.items():
                 self._tf.summary.scalar(tag, float(value))
+                self._last_step[tag] = step
 
     def images(self, step: int, pngs: dict[str, bytes]) -> None:
         """Log PNG images at ``step``."""

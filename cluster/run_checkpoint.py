@@ -58,6 +58,12 @@ def write_checkpoint(
     return final
 
 
+def remove_partial(run_dir: str | Path) -> None:
+    """Delete the hidden temporary folders of checkpoints a killed run never finished."""
+    for partial in checkpoints_dir(run_dir).glob(".step_*"):
+        shutil.rmtree(partial, ignore_errors=True)
+
+
 def checkpoint_problem(folder: Path) -> str | None:
     """Why ``folder`` is not a usable checkpoint, or None when it is."""
     try:

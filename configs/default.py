@@ -78,7 +78,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.evaluator = ml_collections.ConfigDict()
     c.evaluator.interval_s = 120.0  # seconds between evaluations of the newest parameters
     c.evaluator.fractions = (0.1, 0.25)  # capacities of the held-out programs it plays
-    c.evaluator.max_workloads = 3  # the smallest held-out programs (0 = all)
+    # Every evaluation plays the next held-out case of at least `large_buffers` buffers, then
+    # the other cases in rotation until `budget_s` seconds are spent.
+    c.evaluator.large_buffers = 400
+    c.evaluator.budget_s = 60.0
     c.evaluator.images = 2  # memory maps of the agent and msa logged per evaluation
     c.evaluator.num_cpus = 0.5
 

@@ -28,7 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.learner.num_cpus = 0.5
     c.evaluator.interval_s = 5.0
     c.evaluator.fractions = (0.25,)
-    c.evaluator.max_workloads = 1
+    c.evaluator.budget_s = 5.0
     c.evaluator.images = 1
     c.evaluator.num_cpus = 0.25
     c.replay.num_cpus = 0.25

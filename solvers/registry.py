@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -32,7 +33,11 @@ SOLVERS: dict[str, Callable[[Workload, float | None, int, int], Solution]] = {
 
 
 AGENT = "agent"
-PRETRAINED = Path(__file__).resolve().parents[1] / "checkpoints" / "pretrained"
+
+
+def pretrained_checkpoint() -> Path:
+    """The agent checkpoint shipped inside the installed package (wheel or checkout)."""
+    return Path(str(importlib.resources.files("mallocmuzero") / "checkpoints" / "pretrained"))
 
 
 def solve_agent(
@@ -44,13 +49,16 @@ def solve_agent(
 ) -> Solution:
     """The trained agent alone: a greedy search per rollout weight, ``samples`` sampled ones.
 
-    Without ``checkpoint``, the pretrained checkpoint shipped in the repository is used;
+    Without ``checkpoint``, the pretrained checkpoint shipped in the package is used;
     ``rollout_weights`` default to the checkpoint's (see ``load_agent``).
     """
     if not checkpoint:
-        if not PRETRAINED.is_dir():
-            raise UserError("--solver agent needs --checkpoint DIR (no pretrained checkpoint here)")
-        checkpoint = str(PRETRAINED)
+        shipped = pretrained_checkpoint()
+        if not (shipped / "params.msgpack").is_file():
+            raise UserError(
+                f"--solver agent needs --checkpoint DIR ({shipped} holds no shipped checkpoint)"
+            )
+        checkpoint = str(shipped)
     from mallocmuzero.cluster.components import load_agent
 
     return load_agent(checkpoint, rollout_weights).solve(workload, samples=samples, seed=seed)

@@ -13,8 +13,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,50 +20,19 @@ import pytest
 from mallocmuzero.cluster.run_checkpoint import checkpoint_problem, restore_newest
 from mallocmuzero.replay.checkpoint import FILES, item_count
 
+from harness import (
+    ENV,
+    ROOT,
+    TAGS,
+    actors_file,
+    checkpoints,
+    process_tree,
+    train_args,
+    wait_for,
+)
+
 pytest.importorskip("reverb")
 pytest.importorskip("ray")
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-CLI = [str(BIN / "mallocmuzero")]
-ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
-
-TAGS = {
-    "loss/total", "loss/policy", "loss/value", "loss/reward", "learner/learning_rate",
-    "learner/grad_norm", "learner/steps_per_s", "learner/replay_wait_fraction",
-    "self_play/steps_per_s", "self_play/simulations_per_s", "self_play/actor0/steps_per_s",
-    "self_play/actor1/simulations_per_s", "replay/size", "replay/samples_per_insert",
-    "policy_lag", "self_play/episode_return", "eval/gain/mean",
-}  # fmt: skip
-
-
-def train_args(run: Path, suite: Path, *extra: str) -> list[str]:
-    return [*CLI, "train", "--config", "configs/smoke.py", "--run-dir", str(run),
-            "--set", f"workloads.dir={suite}", "--set", "replay.min_size_to_sample=32",
-            "--set", "run.log_interval_s=1.0", *extra]  # fmt: skip
-
-
-def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the run exited with {proc.returncode} before {what}")
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def actors_file(run: Path) -> list[dict] | None:
-    """The actors' pids and nodes, once every actor has reported."""
-    path = run / "actors.json"
-    actors = json.loads(path.read_text()) if path.exists() else []
-    return actors if len(actors) == 2 else None
-
-
-def checkpoints(run: Path) -> list[Path]:
-    return sorted((run / "checkpoints").glob("step_*"))
 
 
 def listening(pids: set[int]) -> list[tuple[str, int, int]]:
@@ -87,13 +54,6 @@ def is_loopback(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     mapped = getattr(ip, "ipv4_mapped", None)
     return (mapped or ip).is_loopback
-
-
-def process_tree(pid: int) -> set[int]:
-    import psutil
-
-    root = psutil.Process(pid)
-    return {pid, *(p.pid for p in root.children(recursive=True))}
 
 
 def test_kill_resume_restart_loopback_and_tensorboard(small_suite, tmp_path):
@@ -170,7 +130,7 @@ def test_kill_resume_restart_loopback_and_tensorboard(small_suite, tmp_path):
     assert "config" in tags
     # One curve across the resume: the resumed run's event file starts at the step of the
     # checkpoint it resumed from (each run writes its own file in the same folder).
-    files = sorted((run / "tensorboard").glob("events.out.tfevents.*"), key=os.path.getmtime)
+    files = sorted((run / "tensorboard").glob("events.out.tfevents.*.v2"), key=os.path.getmtime)
     assert len(files) == 2
     resumed_events = EventAccumulator(str(files[-1]), size_guidance={"tensors": 0})
     resumed_events.Reload()

@@ -1,0 +1,59 @@
+"""What the tests that run real ``mallocmuzero train`` processes share."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CLI = [str(BIN / "mallocmuzero")]
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+
+TAGS = {
+    "loss/total", "loss/policy", "loss/value", "loss/reward", "learner/learning_rate",
+    "learner/grad_norm", "learner/steps_per_s", "learner/replay_wait_fraction",
+    "self_play/steps_per_s", "self_play/simulations_per_s", "self_play/actor0/steps_per_s",
+    "self_play/actor1/simulations_per_s", "replay/size", "replay/samples_per_insert",
+    "policy_lag", "self_play/episode_return", "eval/gain/mean",
+}  # fmt: skip
+
+
+def train_args(run: Path, suite: Path, *extra: str) -> list[str]:
+    return [*CLI, "train", "--config", "configs/smoke.py", "--run-dir", str(run),
+            "--set", f"workloads.dir={suite}", "--set", "replay.min_size_to_sample=32",
+            "--set", "run.log_interval_s=1.0", *extra]  # fmt: skip
+
+
+def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the run exited with {proc.returncode} before {what}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def actors_file(run: Path) -> list[dict] | None:
+    """The actors' pids and nodes, once every actor has reported."""
+    path = run / "actors.json"
+    actors = json.loads(path.read_text()) if path.exists() else []
+    return actors if len(actors) == 2 else None
+
+
+def checkpoints(run: Path) -> list[Path]:
+    return sorted((run / "checkpoints").glob("step_*"))
+
+
+def process_tree(pid: int) -> set[int]:
+    import psutil
+
+    root = psutil.Process(pid)
+    return {pid, *(p.pid for p in root.children(recursive=True))}

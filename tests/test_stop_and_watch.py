@@ -1,0 +1,181 @@
+"""A run stopped the ways process managers stop it, then watched in the real TensorBoard.
+
+Three real ``mallocmuzero train`` runs on one run folder:
+1. SIGTERM to the whole process group (systemd, Slurm, ``timeout``, ``kill -- -PGID``):
+   the final checkpoint, at a step later than the last timer checkpoint, exit 0 in 60 s.
+2. Resumed, then SIGINT to the driver alone: the same.
+3. Resumed, then SIGINT to the group and SIGTERM to the driver at once: the second signal
+   aborts (exit 128 + 15) and every checkpoint stays intact.
+Between 2 and 3, the real ``tensorboard`` program serves the folder on 127.0.0.1 and its
+HTTP API gives the scalar tags, one curve (each step once, the final step included), a
+memory-map image and the config text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mallocmuzero.cluster.run_checkpoint import checkpoint_problem
+
+from harness import BIN, ENV, ROOT, TAGS, checkpoints, process_tree, train_args, wait_for
+
+pytest.importorskip("ray")
+
+
+def start(run: Path, suite: Path, log: Path) -> subprocess.Popen:
+    """A run in a new session of its own (so its process group is the test's to signal)."""
+    args = train_args(run, suite, "--max-steps", "100000",
+                      "--set", "run.checkpoint_interval_minutes=0.05")  # fmt: skip
+    with open(log, "w") as out:
+        return subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+
+
+def timer_checkpoint(run: Path, after: str, proc: subprocess.Popen) -> str:
+    """Wait for a timer checkpoint newer than ``after`` and return its name."""
+
+    def newer() -> str | None:
+        names = [c.name for c in checkpoints(run)]
+        return names[-1] if names and names[-1] > after else None
+
+    return wait_for(newer, 300, f"a checkpoint after {after}", proc)
+
+
+def stop(proc: subprocess.Popen, deliveries: list[tuple[bool, int]]) -> tuple[int, float, set]:
+    """Deliver (to the group?, signal) in turn; exit code, seconds to exit, the run's pids."""
+    tree = process_tree(proc.pid)  # the driver, its Ray runtime and the workers
+    started = time.monotonic()
+    try:
+        for to_group, signum in deliveries:
+            if to_group:
+                os.killpg(proc.pid, signum)
+            else:
+                os.kill(proc.pid, signum)
+            time.sleep(0.05)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return code, time.monotonic() - started, tree
+
+
+def final_checkpoint(log: Path, signal_name: str) -> str:
+    """The checkpoint written after the stop line of ``signal_name``."""
+    _, stopped, after = log.read_text().partition(f"[train] stopping: signal {signal_name}")
+    written = re.search(r"\[train\] checkpoint (step_\d+): \d+ replay items", after)
+    assert stopped and written, log.read_text()[-3000:]
+    return written.group(1)
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (zombies count as gone)."""
+    import psutil
+
+    found = set()
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                found.add(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def serve_tensorboard(logdir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """The real ``tensorboard`` program on 127.0.0.1 at a free port; (process, base URL)."""
+    args = [str(BIN / "tensorboard"), "--logdir", str(logdir), "--host", "127.0.0.1",
+            "--port", "0", "--load_fast", "false", "--reload_interval", "1"]  # fmt: skip
+    out = open(log, "w")  # noqa: SIM115 (kept open for the server's lifetime)
+    proc = subprocess.Popen(args, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    url = wait_for(
+        lambda: (m := re.search(r"(http://127\.0\.0\.1:\d+)/", log.read_text())) and m.group(1),
+        120, "TensorBoard's address", proc,
+    )  # fmt: skip
+    return proc, url
+
+
+def get(url: str, path: str, **query: str) -> bytes:
+    full = f"{url}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    with urllib.request.urlopen(full, timeout=30) as response:
+        return response.read()
+
+
+def get_json(url: str, path: str, **query: str):
+    return json.loads(get(url, path, **query))
+
+
+def check_tensorboard(run: Path, tmp_path: Path, final_step: int) -> None:
+    proc, url = serve_tensorboard(run / "tensorboard", tmp_path / "tensorboard.log")
+    try:
+        tags = wait_for(
+            lambda: get_json(url, "/data/plugin/scalars/tags").get(".", {}) or None,
+            120, "TensorBoard to load the scalars", proc,
+        )  # fmt: skip
+        assert TAGS <= set(tags), sorted(TAGS - set(tags))
+        assert "eval/gain/mean" in tags
+        # One curve across three sessions: each step once, increasing, the final step last.
+        curve = get_json(url, "/data/plugin/scalars/scalars", run=".", tag="loss/total")
+        steps = [step for _, step, _ in curve]
+        assert steps == sorted(set(steps)) and steps[-1] == final_step, steps
+        assert all(value == value for _, _, value in curve)  # no NaN loss once learning
+
+        images = get_json(url, "/data/plugin/images/tags")["."]
+        maps = [t for t in images if t.startswith("memory_map/") and t.endswith("/agent")]
+        assert maps, images
+        entries = get_json(url, "/data/plugin/images/images", run=".", tag=maps[0])
+        png = get(url, "/data/plugin/images/individualImage?" + entries[-1]["query"])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+        text = get_json(url, "/data/plugin/text/text", run=".", tag="config")
+        assert '"num_simulations": 4' in text[-1]["text"]  # the smoke config's value
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_every_stop_checkpoints_and_tensorboard_serves_the_run(small_suite, tmp_path):
+    run = tmp_path / "run"
+
+    # 1. SIGTERM to the whole process group.
+    proc = start(run, small_suite, tmp_path / "first.log")
+    first = timer_checkpoint(run, "", proc)
+    wait_for(lambda: "eval gain/msa" in (tmp_path / "first.log").read_text(), 300,
+             "an evaluation (for its memory maps)", proc)  # fmt: skip
+    last_timer = timer_checkpoint(run, first, proc)
+    code, seconds, tree = stop(proc, [(True, signal.SIGTERM)])
+    assert code == 0 and seconds < 60, (code, seconds)
+    final = final_checkpoint(tmp_path / "first.log", "SIGTERM")
+    assert final > last_timer and checkpoint_problem(run / "checkpoints" / final) is None
+    wait_for(lambda: not alive(tree), 30, "the runtime's processes to stop")
+
+    # 2. Resumed; SIGINT to the driver alone.
+    proc = start(run, small_suite, tmp_path / "second.log")
+    last_timer = timer_checkpoint(run, final, proc)
+    code, seconds, tree = stop(proc, [(False, signal.SIGINT)])
+    assert code == 0 and seconds < 60, (code, seconds)
+    final = final_checkpoint(tmp_path / "second.log", "SIGINT")
+    assert final > last_timer and checkpoint_problem(run / "checkpoints" / final) is None
+    final_step = json.loads((run / "checkpoints" / final / "meta.json").read_text())["step"]
+
+    check_tensorboard(run, tmp_path, final_step)
+
+    # 3. Resumed; two signals at once: the second aborts, the checkpoints stay intact.
+    proc = start(run, small_suite, tmp_path / "third.log")
+    timer_checkpoint(run, final, proc)
+    before = [c.name for c in checkpoints(run)]
+    code, seconds, tree = stop(proc, [(True, signal.SIGINT), (False, signal.SIGTERM)])
+    assert code == 128 + signal.SIGTERM and seconds < 60, (code, seconds)
+    assert "second stop signal (SIGTERM): aborting" in (tmp_path / "third.log").read_text()
+    assert [c.name for c in checkpoints(run)] == before
+    assert all(checkpoint_problem(c) is None for c in checkpoints(run))
+    wait_for(lambda: not alive(tree), 30, "the runtime's processes to die with the driver")
