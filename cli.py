@@ -230,9 +230,7 @@ def cmd_workloads_import(args: argparse.Namespace) -> int:
     if fmt == "minimalloc":
         from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
 
-        if args.capacity is None:
-            raise UserError(f"{source}: a MiniMalloc CSV needs an explicit --capacity")
-        workload = import_minimalloc_csv(source, args.capacity)
+        workload = import_minimalloc_csv(source, args.capacity)  # default: the file name's
     elif fmt == "xla-dump":
         from mallocmuzero.env.importers.xla_dump import import_xla_dump
 

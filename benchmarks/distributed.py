@@ -11,6 +11,7 @@ the end.
 
 from __future__ import annotations
 
+import collections
 import tempfile
 import threading
 import time
@@ -47,45 +48,53 @@ def late_mean(series: list[tuple[float, float]]) -> float:
     return float(np.mean(late))
 
 
+def process_role(cmdline: list[str], name: str) -> tuple[str, str]:
+    """(role, method it runs now) from a process's command line.
+
+    Ray titles an actor's process ``ray::ReplayService.checkpoint`` while the method runs
+    and ``ray::ReplayService`` when idle; other processes are named by their program.
+    """
+    title = " ".join(cmdline)
+    if title.startswith("ray::"):
+        role, _, method = title.split()[0][5:].partition(".")
+        return role, method
+    for part in cmdline[:3]:
+        stem = Path(part).name
+        if stem.endswith(".py"):
+            return stem[:-3], ""
+    return name, ""
+
+
 class MemorySampler(threading.Thread):
     """Samples the resident memory of this process and all its descendants."""
 
-    def __init__(self, interval_s: float = 10.0, warmup_s: float = 60.0) -> None:
+    def __init__(self, interval_s: float = 2.0) -> None:
         super().__init__(daemon=True)
-        self.interval, self.warmup = interval_s, warmup_s
-        self.samples: list[tuple[float, dict[int, tuple[str, float]]]] = []  # (seconds, snap)
+        self.interval = interval_s
+        # (seconds since start, {pid: (role, method, resident MiB)})
+        self.samples: list[tuple[float, dict[int, tuple[str, str, float]]]] = []
         self._halt = threading.Event()
 
     @staticmethod
-    def snapshot() -> dict[int, tuple[str, float]]:
-        """Pid -> (process title, resident MiB)."""
+    def snapshot() -> dict[int, tuple[str, str, float]]:
+        """Pid -> (role, method running, resident MiB)."""
         import psutil
 
         me = psutil.Process()
-        found = {}
-        for p in [me, *me.children(recursive=True)]:
+        found = {me.pid: ("driver", "", me.memory_info().rss / 2**20)}
+        for p in me.children(recursive=True):
             try:
-                title = " ".join(p.cmdline())[:48] or p.name()
-                found[p.pid] = (title, p.memory_info().rss / 2**20)
+                role, method = process_role(p.cmdline(), p.name())
+                found[p.pid] = (role, method, p.memory_info().rss / 2**20)
             except psutil.Error:
                 continue
         return found
 
     def run(self) -> None:
-        """Sample every ``interval`` seconds after ``warmup`` seconds until stopped."""
+        """Sample every ``interval`` seconds until stopped."""
         started = time.monotonic()
         while not self._halt.wait(self.interval):
-            if time.monotonic() - started >= self.warmup:
-                self.samples.append((time.monotonic() - started, self.snapshot()))
-
-    def table(self) -> list[dict[str, Any]]:
-        """Per process alive throughout: resident MiB at the start, the middle and the end."""
-        first, middle, last = (self.samples[i][1] for i in (0, len(self.samples) // 2, -1))
-        return [
-            {"process": title, "start": first[pid][1], "middle": middle[pid][1], "end": rss}
-            for pid, (title, rss) in sorted(last.items())
-            if pid in first and pid in middle
-        ]
+            self.samples.append((time.monotonic() - started, self.snapshot()))
 
     def stop(self) -> None:
         """Stop sampling."""
@@ -93,7 +102,46 @@ class MemorySampler(threading.Thread):
         self.join()
 
 
-def measured_run(workloads: str, minutes: float, overrides: dict[str, Any], memory: bool = False):
+def memory_table(
+    samples: list[tuple[float, dict[int, tuple[str, str, float]]]], from_s: float
+) -> list[dict[str, Any]]:
+    """Per process alive from ``from_s`` to the end: resident MiB then, at the end, min, max.
+
+    Samples taken while the replay server writes a checkpoint (its title says
+    ``checkpoint``) are left out of its steady figures and reported as its checkpoint peak.
+    ``flat`` means every steady sample from ``from_s`` on is within 5% of the first one.
+    """
+    late = [(t, snap) for t, snap in samples if t >= from_s]
+    if not late:
+        return []
+    first, last = late[0][1], late[-1][1]
+    rows, seen = [], collections.Counter()
+    for pid in sorted(set(first) & set(last), key=lambda p: (first[p][0], p)):
+        role = first[pid][0]
+        seen[role] += 1
+        steady = [snap[pid][2] for _, snap in late if pid in snap and snap[pid][1] != "checkpoint"]
+        during = [snap[pid][2] for _, snap in late if pid in snap and snap[pid][1] == "checkpoint"]
+        if not steady:
+            continue
+        start = steady[0]
+        rows.append({
+            "process": role if seen[role] == 1 else f"{role} #{seen[role]}",
+            "at_start": start, "end": steady[-1], "min": min(steady), "max": max(steady),
+            "growth": steady[-1] / start - 1,
+            "flat": max(abs(v / start - 1) for v in steady) <= 0.05,
+            "checkpoint_peak": max(during) if during else None,
+            "checkpoint_samples": len(during),
+        })  # fmt: skip
+    return rows
+
+
+def measured_run(
+    workloads: str,
+    minutes: float,
+    overrides: dict[str, Any],
+    memory: bool = False,
+    memory_from_minute: float = 5.0,
+):
     """One local distributed run; returns its late-run figures (and memory samples)."""
     config = default.get_config()
     config.workloads.dir = workloads
@@ -126,10 +174,13 @@ def measured_run(workloads: str, minutes: float, overrides: dict[str, Any], memo
         "policy_lag": late_mean(scalars.get("policy_lag", [])),
     }
     if sampler:
-        result["memory_mib"] = sampler.table()
-        result["memory_seconds"] = [
-            sampler.samples[i][0] for i in (0, len(sampler.samples) // 2, -1)
-        ]
+        result["memory_from_minute"] = memory_from_minute
+        result["memory_mib"] = memory_table(sampler.samples, memory_from_minute * 60)
+        result["memory_minutes"] = sampler.samples[-1][0] / 60 if sampler.samples else 0.0
+        full = [t for t, v in scalars.get("replay/size", []) if v >= config.replay.max_size]
+        first_log = scalars.get("replay/size", [(0.0, 0.0)])[0][0]
+        result["table_full_minute"] = (min(full) - first_log) / 60 if full else None
+        result["replay_max_size"] = config.replay.max_size
     return result
 
 
@@ -143,8 +194,12 @@ def scaling(workloads: str, minutes: float = 3.0, progress=print) -> dict[str, A
     return results
 
 
-def soak(workloads: str, minutes: float = 10.0, progress=print) -> dict[str, Any]:
-    """A long run with 2 actors, the evaluator and checkpoints, with memory samples."""
+def soak(workloads: str, minutes: float = 22.0, progress=print) -> dict[str, Any]:
+    """A long run with 2 actors, the evaluator and checkpoints, with memory samples.
+
+    The replay table (``replay.max_size`` sequences) fills within the first minutes; memory
+    is judged from minute 5 to the end, every process sampled every 2 s.
+    """
     progress(f"[bench] distributed soak: 2 actors, {minutes:g} min ...")
     return measured_run(
         workloads,
@@ -156,6 +211,37 @@ def soak(workloads: str, minutes: float = 10.0, progress=print) -> dict[str, Any
         },  # fmt: skip
         memory=True,
     )
+
+
+def memory_markdown(soak: dict[str, Any]) -> list[str]:
+    """The soak's memory table and its reading."""
+    rows = [m for m in soak.get("memory_mib", []) if m["max"] >= 20]
+    lines = [
+        f"| `{m['process']}` | {m['at_start']:,.0f} | {m['end']:,.0f} | {m['min']:,.0f} | "
+        f"{m['max']:,.0f} | {m['growth']:+.1%} | {'yes' if m['flat'] else '**no**'} | "
+        + (f"{m['checkpoint_peak']:,.0f} ({m['checkpoint_samples']} samples)"
+           if m["checkpoint_peak"] else "") + " |"
+        for m in rows
+    ]  # fmt: skip
+    full = soak.get("table_full_minute")
+    at = soak.get("memory_from_minute", 5.0)
+    flat = sum(m["flat"] for m in rows)
+    return [
+        f"Resident memory of every process of the {soak['minutes']:g}-minute soak (MiB, "
+        f"processes of 20 MiB and over), sampled every 2 s, from minute {at:g} to the end "
+        f"({soak.get('memory_minutes', 0):.1f} min). The replay table held its "
+        f"`replay.max_size` = {soak.get('replay_max_size', 0):,} sequences from minute "
+        + (f"{full:.1f}" if full is not None else "(never)")
+        + ". Samples taken while the replay server wrote a checkpoint (Reverb serialises the "
+        "table) are left out of its steady figures and given as its checkpoint peak. Flat: "
+        "every steady sample within 5% of the minute-"
+        f"{at:g} value. {flat} of {len(rows)} processes are flat.",
+        "",
+        f"| process | minute {at:g} | end | min | max | end vs minute {at:g} | flat | "
+        "peak during a checkpoint |",
+        "|---|---|---|---|---|---|---|---|",
+        *lines,
+    ]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -171,13 +257,6 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['policy_lag']:.0f} |"
         )
 
-    memory = [
-        f"| `{m['process']}` | {m['start']:,.0f} | {m['middle']:,.0f} | {m['end']:,.0f} | "
-        f"{m['end'] / m['middle']:.2f} |"
-        for m in soak.get("memory_mib", [])
-        if m["start"] >= 20
-    ]
-    at = [f"{t / 60:.1f}" for t in soak.get("memory_seconds", [0, 0, 0])]
     return "\n".join(
         [
             "| actors | self-play steps/s (total) | ratio to 1 actor | learner steps/s | "
@@ -187,15 +266,6 @@ def markdown(results: dict[str, Any]) -> str:
             row("2", two),
             row(f"2, soak of {soak['minutes']:g} min", soak),
             "",
-            "Resident memory of every process of the soak (MiB, 20 MiB and over) at "
-            f"{at[0]}, {at[1]} and {at[2]} minutes. The replay server grows until its table "
-            "holds `replay.max_size` sequences; after that, end over middle shows whether "
-            "anything still grows. A title names the method an actor was running at the last "
-            "sample (`ReplayService.checkpoint`: a checkpoint, which serialises the table, was "
-            "being written):",
-            "",
-            "| process | start | middle | end | end / middle |",
-            "|---|---|---|---|---|",
-            *memory,
+            *memory_markdown(soak),
         ]
     )

@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--beam-limit-seconds", type=float, default=60.0)
     parser.add_argument("--cpsat-limit-seconds", type=float, default=30.0)
     parser.add_argument("--scaling-minutes", type=float, default=3.0)
-    parser.add_argument("--soak-minutes", type=float, default=10.0)
+    parser.add_argument("--soak-minutes", type=float, default=22.0)
     parser.add_argument("--checkpoint", default="checkpoints/pretrained")
     parser.add_argument("--only", nargs="*", help="workload names (default: all)")
     parser.add_argument(

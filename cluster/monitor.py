@@ -9,13 +9,10 @@ curve never zigzags across a resume. A scalar is written at most once per step.
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import ml_collections
-
-SESSION_START_SUFFIX = ".session-start"
 
 
 class TensorBoard:
@@ -26,27 +23,20 @@ class TensorBoard:
 
         self._tf = tf
         self.folder = Path(run_dir) / "tensorboard"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._write_session_start(start_step)
         self._writer = tf.summary.create_file_writer(str(self.folder))
+        self._write_session_start(start_step)
         self._last_step: dict[str, int] = {}
 
     def _write_session_start(self, step: int) -> None:
-        """An event file holding only SessionLog.START at ``step``, sorted before this run's.
-
-        Its name carries the previous second, so it sorts after every earlier run's event
-        files and before the file the summary writer creates next.
-        """
+        """SessionLog.START at ``step``, the first event of this run's file."""
         from tensorboard.compat.proto import event_pb2
+        from tensorflow.python.ops import summary_ops_v2  # the raw-event op of tf.summary
 
-        name = f"events.out.tfevents.{int(time.time()) - 1:010d}.{socket.gethostname()}"
-        path = self.folder / f"{name}.{step}{SESSION_START_SUFFIX}"
-        version = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
         start = event_pb2.Event(wall_time=time.time(), step=step)
         start.session_log.status = event_pb2.SessionLog.START
-        with self._tf.io.TFRecordWriter(str(path)) as records:
-            records.write(version.SerializeToString())
-            records.write(start.SerializeToString())
+        with self._writer.as_default():
+            summary_ops_v2.import_event(self._tf.constant(start.SerializeToString()))
+        self._writer.flush()
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """Log ``values`` at ``step``; a tag already written at ``step`` or later is skipped."""

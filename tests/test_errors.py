@@ -140,7 +140,12 @@ def test_bad_minimalloc_csv(tmp_path, capsys):
         ["workloads", "import", str(path), "--capacity", "64", "--out", str(tmp_path / "w.json")],
         capsys,
     )
-    assert code == 2 and "must be > start" in err
+    assert code == 2 and "line 2: needs 0 <= lower < upper" in err
+    path = tmp_path / "no_capacity.csv"
+    path.write_text("id,lower,upper,size\n0,0,3,10\n")
+    code, _, err = run_cli(["workloads", "import", str(path), "--out", str(tmp_path / "w.json")],
+                           capsys)  # fmt: skip
+    assert code == 2 and "none in the file name" in err and "Traceback" not in err
 
 
 def test_bad_solution_file(tmp_path, capsys):

@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 
 from mallocmuzero.env import suite
+from mallocmuzero.env.cost_model import total_time
 from mallocmuzero.env.importers import hlo_text, xla_dump
 from mallocmuzero.env.importers.compile import compile_jax_function, import_hlo_text
 from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
 from mallocmuzero.env.solution import validation_errors
 from mallocmuzero.env.workload import load_workload, save_workload, workload_to_dict
+from mallocmuzero.errors import WorkloadError
 from mallocmuzero.solvers.greedy import solve_msa
 
-from conftest import shared_hlo
+from conftest import SHARED, shared_hlo
 
 
 def _cost(compiled):
@@ -106,15 +108,70 @@ def test_third_party_hlo_modules_import(name, buffers):
 def test_minimalloc_csv(tmp_path):
     path = tmp_path / "tiny.csv"
     path.write_text("id,lower,upper,size\n0,0,4,8\n1,1,3,8\n2,3,6,16\n3,5,6,8\n")
-    workload = import_minimalloc_csv(path, capacity=16)
-    assert workload.num_instructions == 6
-    data = workload_to_dict(workload)
-    # One synthetic access per buffer per live step.
+    per_unit = import_minimalloc_csv(path, capacity=16, compress=False)
+    assert per_unit.num_instructions == 6
+    data = workload_to_dict(per_unit)
+    # One synthetic access per buffer per live time unit.
     per_buffer = {}
     for instr in data["instructions"]:
         for bid, _ in instr["accesses"]:
             per_buffer[bid] = per_buffer.get(bid, 0) + 1
     assert per_buffer == {0: 4, 1: 2, 2: 3, 3: 1}
+
+    # Compressed to the event points 0, 1, 3, 4, 5, 6: every placement costs the same.
+    workload = import_minimalloc_csv(path, capacity=16)
+    assert workload.num_instructions == 5 and list(workload.repeat) == [1, 2, 1, 1, 1]
+    for mask in range(2**4):
+        fast = np.array([(mask >> b) & 1 for b in range(4)], dtype=bool)
+        assert total_time(workload, fast) == pytest.approx(total_time(per_unit, fast), rel=1e-12)
     msa = solve_msa(workload)
     assert validation_errors(workload, msa.offsets, 16) == []
     assert (msa.offsets >= 0).sum() >= 2
+    assert msa.estimated_time_s == pytest.approx(solve_msa(per_unit).estimated_time_s, rel=1e-12)
+
+
+def test_minimalloc_capacity_comes_from_the_file_name(tmp_path):
+    path = tmp_path / "X.4096.csv"
+    path.write_text("id,lower,upper,size\n0,0,4,8\n")
+    assert import_minimalloc_csv(path).capacity == 4096
+    assert import_minimalloc_csv(path, capacity=64).capacity == 64
+    plain = tmp_path / "plain.csv"
+    plain.write_text("id,lower,upper,size\n0,0,4,8\n")
+    with pytest.raises(WorkloadError, match="none in the file name"):
+        import_minimalloc_csv(plain)
+
+
+def per_unit_time(csv_path, fast_ids: set[int], hardware) -> float:
+    """Cost model v1 summed over every time unit of the uncompressed instance (no flops)."""
+    rows = np.loadtxt(csv_path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+    ids, lower, upper, size = rows.T
+    bandwidth = np.where(np.isin(ids, list(fast_ids)), hardware.fast_bandwidth,
+                         hardware.slow_bandwidth)  # fmt: skip
+    per_unit = np.zeros(upper.max() + 1)
+    np.add.at(per_unit, lower, size / bandwidth)
+    np.add.at(per_unit, upper, -size / bandwidth)
+    return float(np.cumsum(per_unit)[:-1].sum())
+
+
+def test_minimalloc_challenging_instances_import_compressed():
+    folder = SHARED / "workloads" / "minimalloc"
+    paths = sorted(folder.glob("*.csv"))
+    if not paths:
+        pytest.skip(f"{folder} is absent (../shared is not beside this checkout)")
+    assert len(paths) == 11
+    for path in paths:
+        workload = import_minimalloc_csv(path)
+        n = workload.num_buffers
+        assert workload.capacity == 1_048_576 and 154 <= n <= 454
+        assert workload.num_instructions <= 2 * n + 1, (path.name, workload.num_instructions)
+        assert workload.repeat.sum() <= 1_048_576
+    instance_a = folder / "A.1048576.csv"
+    workload = import_minimalloc_csv(instance_a)
+    msa = solve_msa(workload)
+    assert validation_errors(workload, msa.offsets, workload.capacity) == []
+    fast_ids = {int(workload.buffer_ids[b]) for b in np.flatnonzero(msa.offsets >= 0)}
+    uncompressed = per_unit_time(instance_a, fast_ids, workload.hardware)
+    assert msa.estimated_time_s == pytest.approx(uncompressed, rel=1e-9)
+    assert msa.all_slow_time_s == pytest.approx(
+        per_unit_time(instance_a, set(), workload.hardware), rel=1e-9
+    )

@@ -1,0 +1,115 @@
+"""Launch on a cluster as the README says: a real head node, ``ray job submit``, ``ray job stop``.
+
+The head is started with ``ray start --head`` from the project's environment (its
+``bin`` first on PATH, as after ``source .venv/bin/activate``), on 127.0.0.1 only (Ray's
+single-machine mode), with the dashboard's job API. The jobs upload the checkout with
+``--working-dir .``; the actors import the package the driver ships (``py_modules``),
+which the test checks through the actors' own report of where ``mallocmuzero`` came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from mallocmuzero.cluster.run_checkpoint import checkpoint_problem
+
+from harness import BIN, ENV, ROOT, actors_file, checkpoints, wait_for
+
+pytest.importorskip("ray")
+
+HEAD_ENV = {
+    **ENV,
+    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # every service on 127.0.0.1
+    "RAY_JOB_STOP_WAIT_TIME_S": "60",  # `ray job stop` waits for the final checkpoint
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ray_cli(*args: str, timeout: float = 120) -> str:
+    result = subprocess.run([str(BIN / "ray"), *args], cwd=ROOT, env=HEAD_ENV, text=True,
+                            capture_output=True, timeout=timeout)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result.stdout + result.stderr
+
+
+def submit(api: str, run: Path, suite: Path, max_steps: int) -> str:
+    """``ray job submit --working-dir .`` of a smoke run; the job's id."""
+    out = ray_cli(
+        "job", "submit", "--address", api, "--working-dir", ".", "--no-wait", "--",
+        "mallocmuzero", "train", "--config", "configs/smoke.py", "--run-dir", str(run),
+        "--max-steps", str(max_steps), "--set", f"workloads.dir={suite}",
+        "--set", "replay.min_size_to_sample=32", "--set", "run.log_interval_s=1.0",
+        "--set", "run.checkpoint_interval_minutes=0.05",
+    )  # fmt: skip
+    return re.search(r"raysubmit_\w+", out).group(0)
+
+
+def status(api: str, job: str) -> str:
+    out = ray_cli("job", "status", "--address", api, job)
+    return re.search(r"Status for job '\w+': (\w+)", out).group(1)
+
+
+def logs(api: str, job: str) -> str:
+    return ray_cli("job", "logs", "--address", api, job)
+
+
+def wait_status(api: str, job: str, wanted: set[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = status(api, job)
+        if now in wanted or now == "FAILED":
+            return now
+        time.sleep(2)
+    raise AssertionError(f"job {job} still {now} after {timeout:.0f} s:\n{logs(api, job)[-3000:]}")
+
+
+def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(small_suite, tmp_path):
+    port, dashboard = free_port(), free_port()
+    ray_cli("start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard}", "--include-dashboard=true", "--num-cpus=2",
+            "--disable-usage-stats", timeout=180)  # fmt: skip
+    api = f"http://127.0.0.1:{dashboard}"
+    try:
+        # A job that runs to its end: a checkpoint at its last step and progress lines.
+        run = tmp_path / "job1"
+        job = submit(api, run, small_suite, max_steps=20)
+        assert wait_status(api, job, {"SUCCEEDED"}, 600) == "SUCCEEDED", logs(api, job)[-3000:]
+        text = logs(api, job)
+        assert re.search(r"\[train\] step \d+ \| \d+\S* elapsed", text), text[-3000:]
+        assert "[train] stopping: reached 20 learner steps" in text
+        final = checkpoints(run)[-1]
+        assert json.loads((final / "meta.json").read_text())["step"] == 20
+        assert checkpoint_problem(final) is None
+        # The actors ran the package the driver shipped, not this checkout.
+        for actor in actors_file(run):
+            assert Path(actor["package"]).name == "mallocmuzero"
+            assert "py_modules_files" in actor["package"], actor
+            assert not Path(actor["package"]).resolve().is_relative_to(ROOT)
+
+        # A job stopped with `ray job stop`: SIGTERM to the driver, a final checkpoint.
+        run = tmp_path / "job2"
+        job = submit(api, run, small_suite, max_steps=100000)
+        first = wait_for(lambda: checkpoints(run), 600, "the second job's first checkpoint")
+        ray_cli("job", "stop", "--address", api, job, timeout=120)
+        assert wait_status(api, job, {"STOPPED"}, 120) == "STOPPED"
+        _, stopped, after = logs(api, job).partition("[train] stopping: signal SIGTERM")
+        written = re.search(r"\[train\] checkpoint (step_\d+): \d+ replay items", after)
+        assert stopped and written, logs(api, job)[-3000:]
+        assert written.group(1) >= first[-1].name
+        assert checkpoint_problem(run / "checkpoints" / written.group(1)) is None
+    finally:
+        ray_cli("stop", "--force", timeout=120)

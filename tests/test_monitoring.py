@@ -1,0 +1,90 @@
+"""What a run shows its user: the evaluator's rotation, TensorBoard's curves, soak memory."""
+
+from __future__ import annotations
+
+from mallocmuzero.actors.evaluator import EvaluatorService, rotation_order
+from mallocmuzero.agent.networks import init_params
+from mallocmuzero.benchmarks.distributed import memory_table
+from mallocmuzero.cluster.components import agent_network, observation_spec
+from mallocmuzero.cluster.launch import format_duration
+from mallocmuzero.cluster.monitor import TensorBoard
+from mallocmuzero.configs.loader import load_config
+from mallocmuzero.env.random_workload import random_workload
+
+
+def test_rotation_puts_a_large_case_first_and_covers_every_case():
+    large = [4, 5]
+    orders = [rotation_order(6, large, e) for e in range(6)]
+    assert [o[0] for o in orders] == [4, 5, 4, 5, 4, 5]
+    assert all(sorted(o) == list(range(6)) for o in orders)
+    # Under a budget that allows two cases, the second ones cycle through the rest.
+    assert {o[1] for o in orders} | {4, 5} == set(range(6))
+    assert rotation_order(3, [], 1) == [1, 2, 0]
+    assert rotation_order(0, [], 0) == []
+
+
+def test_evaluator_always_plays_the_large_case_within_its_budget():
+    config = load_config("configs/smoke.py", ["evaluator.large_buffers=35",
+                                              "evaluator.budget_s=0.0"])  # fmt: skip
+    small = random_workload(1, num_buffers=12, num_instructions=12)
+    large = random_workload(2, num_buffers=40, num_instructions=30)
+    evaluator = EvaluatorService(config, [small, large])
+    net, spec = agent_network(config), observation_spec(config)
+    params = init_params(net, spec.size, 0)
+    names = []
+    for version in range(3):
+        out = evaluator.evaluate(params, version)
+        played = [k for k in out["scalars"] if k.startswith(f"gain/{large.name}@")]
+        assert played and out["scalars"]["cases"] == 1.0  # budget 0: the first case only
+        assert out["scalars"]["gain/large_mean"] == out["scalars"][played[0]]
+        assert out["scalars"]["gain/mean"] == out["scalars"]["gain/large_mean"]
+        assert any(tag.endswith("/agent") for tag in out["images"])
+        names.append(played[0])
+    assert len(set(names)) == len(config.evaluator.fractions)  # large cases rotate
+
+
+def read_steps(folder) -> dict[str, list[int]]:
+    """Steps per tag as the TensorBoard server reads them (it honours session starts)."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), tensor_size_guidance={"tensors": 0})
+    events.Reload()
+    return {tag: [e.step for e in events.Tensors(tag)] for tag in events.Tags()["tensors"]}
+
+
+def test_scalars_once_per_step_and_a_resume_replaces_what_followed_its_checkpoint(tmp_path):
+    first = TensorBoard(tmp_path)
+    for step in (0, 5, 5, 10, 15):  # a log interval in which the learner did not move
+        first.scalars(step, {"loss/total": float(step)})
+    first.close()  # a run killed at step 15 whose last checkpoint was step 10
+    assert read_steps(tmp_path / "tensorboard")["loss/total"] == [0, 5, 10, 15]
+
+    resumed = TensorBoard(tmp_path, start_step=10)
+    for step in (10, 12, 20):
+        resumed.scalars(step, {"loss/total": -float(step)})
+    resumed.close()
+    assert read_steps(tmp_path / "tensorboard")["loss/total"] == [0, 5, 10, 12, 20]
+
+
+def test_memory_table_separates_checkpoints_and_judges_flatness():
+    def snap(t: int) -> dict:
+        writing = t == 7
+        return {
+            1: ("driver", "", 100.0 + 2 * t),  # grows 2 MiB a minute: not flat by minute 9
+            2: ("ReplayService", "checkpoint" if writing else "", 900.0 if writing else 500.0),
+            3: ("SelfPlayService", "run", 200.0),
+            4: ("SelfPlayService", "run", 210.0),
+        }
+
+    rows = {r["process"]: r for r in memory_table([(60.0 * t, snap(t)) for t in range(12)], 300)}
+    assert rows["ReplayService"]["flat"] and rows["ReplayService"]["max"] == 500.0
+    assert rows["ReplayService"]["checkpoint_peak"] == 900.0
+    assert rows["ReplayService"]["checkpoint_samples"] == 1
+    assert not rows["driver"]["flat"] and rows["driver"]["at_start"] == 110.0
+    assert rows["SelfPlayService #2"]["end"] == 210.0
+
+
+def test_durations_read_like_a_clock():
+    assert format_duration(42) == "42s"
+    assert format_duration(725) == "12m05s"
+    assert format_duration(3725) == "1h02m"
