@@ -46,6 +46,7 @@ workloads/builtin/.built: $(STAMP) env/suite.py env/importers/xla_dump.py env/im
 	@touch $@
 
 bench: install workloads
+	$(PY) -m pip install --quiet "omnimalloc==1.0.0"  # the bench extra: external yardsticks
 	$(PY) -m mallocmuzero.benchmarks.run_all --workloads workloads/builtin --out BENCHMARKS.md
 
 train: install workloads

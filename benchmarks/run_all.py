@@ -17,7 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mallocmuzero.benchmarks import agent_speed, baseline_quality, distributed, game_throughput
+from mallocmuzero.benchmarks import (
+    agent_speed,
+    baseline_quality,
+    distributed,
+    external_yardsticks,
+    game_throughput,
+)
 from mallocmuzero.env.workload import load_workload, write_json_atomic
 
 
@@ -170,7 +176,7 @@ def agent_markdown(result: dict) -> str:
     )
 
 
-SECTIONS = ("throughput", "search", "quality", "scaling", "soak", "agent")
+SECTIONS = ("throughput", "search", "quality", "scaling", "soak", "agent", "yardsticks")
 STORED_AS = {"scaling": ("distributed", "actors1"), "soak": ("distributed", "soak")}
 
 
@@ -191,6 +197,11 @@ def main() -> None:
     parser.add_argument("--scaling-minutes", type=float, default=3.0)
     parser.add_argument("--soak-minutes", type=float, default=22.0)
     parser.add_argument("--checkpoint", default="checkpoints/pretrained")
+    parser.add_argument(
+        "--minimalloc",
+        default=str(Path(__file__).resolve().parents[2] / "shared" / "workloads" / "minimalloc"),
+        help="MiniMalloc's challenging instances (default: ../shared beside the checkout)",
+    )
     parser.add_argument("--only", nargs="*", help="workload names (default: all)")
     parser.add_argument(
         "--sections",
@@ -254,6 +265,12 @@ def main() -> None:
     if "agent" in sections:
         say(f"[bench] the agent of {args.checkpoint} on the held-out programs ...")
         raw["agent"] = agent_quality(args.checkpoint, args.workloads, args.cpsat_limit_seconds, say)
+    if "yardsticks" in sections:
+        say(f"[bench] external yardsticks: MiniMalloc's challenging instances in {args.minimalloc}")
+        raw["yardsticks"] = external_yardsticks.run(
+            Path(args.minimalloc), progress=say, cache=Path(".bench-yardsticks.jsonl")
+        )
+        write_json_atomic(raw, raw_path)
     raw["written"] = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
@@ -337,6 +354,20 @@ actor ratio shows contention here, not the scaling of a cluster.
 ## (e) The pretrained agent on held-out programs
 
 {agent_markdown(raw["agent"])}
+
+## (f) External yardsticks: MiniMalloc's challenging instances and OmniMalloc
+
+The 11 instances of MiniMalloc's public challenging benchmark (google/minimalloc,
+`benchmarks/challenging`, 154 to 454 buffers, capacity 1 MiB), imported with time
+compressed to their event points. Every buffer of every instance fits (MiniMalloc packs
+each in 0.5 to 5 s), so the optimum places 100% of the area, a 10x speed-up on cost model
+v1's hardware. The project's solvers run at the same limits (restarts, beam of width 16,
+cpsat at 5 s and 20 s; msa and the shipped agent at their own pace), beside OmniMalloc's
+allocators (PyPI `omnimalloc` 1.0.0, default settings), which place every buffer with no
+capacity: their peak over the capacity says whether they pack the instance, and the
+buffers above the capacity stay in slow memory to score them in the game's terms.
+
+{external_yardsticks.markdown(raw["yardsticks"])}
 """
 
 

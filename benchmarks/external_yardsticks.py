@@ -1,0 +1,203 @@
+"""External yardsticks: MiniMalloc's challenging instances, our solvers beside OmniMalloc's.
+
+The 11 instances of google/minimalloc's ``benchmarks/challenging`` (read from
+``../shared/workloads/minimalloc``) all pack fully into their capacity (MiniMalloc finds
+the packing in seconds), so in the game the optimum is every byte in fast memory. Each of
+the project's solvers plays them at the same time limits; OmniMalloc's allocators
+(PyPI ``omnimalloc``, an optional dependency) place every buffer at an offset with no
+capacity, so their peak says whether they pack the instance, and the buffers that end
+above the capacity are left in slow memory to score them in the game's terms. Every
+solution is checked by the validator (no overlap, inside the capacity) and its time is
+recomputed by the cost model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
+from mallocmuzero.env.solution import Solution, make_solution, validation_errors
+from mallocmuzero.env.workload import Workload
+from mallocmuzero.solvers.registry import solve, solve_agent
+
+LIMITS = (5.0, 20.0)
+SEARCH_SOLVERS = ("restarts", "beam", "cpsat")
+OMNIMALLOC = ("telamalloc", "supermalloc", "greedy_by_area", "best_fit")
+
+
+def live_time(workload: Workload) -> np.ndarray:
+    """Each buffer's live time in the instance's own time units (repeats summed)."""
+    ends = np.concatenate([[0.0], np.cumsum(workload.repeat)])
+    return ends[workload.end] - ends[workload.start]
+
+
+def area_share(workload: Workload, offsets: np.ndarray) -> float:
+    """Share of the total area (size x live time) that ``offsets`` put in fast memory."""
+    area = workload.size * live_time(workload)
+    return float(area[offsets >= 0].sum() / area.sum())
+
+
+def omnimalloc_placement(workload: Workload, allocator: str) -> tuple[np.ndarray, int]:
+    """OmniMalloc's offsets for every buffer (no capacity) and the peak they reach."""
+    from omnimalloc import Allocation, allocate
+
+    times = np.concatenate([[0], np.cumsum(workload.repeat).astype(np.int64)])
+    buffers = [
+        Allocation(b, int(workload.size[b]), int(times[workload.start[b]]),
+                   int(times[workload.end[b]]))
+        for b in range(workload.num_buffers)
+    ]  # fmt: skip
+    placed = allocate(buffers, allocator)
+    offsets = np.full(workload.num_buffers, -1, dtype=np.int64)
+    for allocation in placed:
+        offsets[allocation.id] = allocation.offset
+    return offsets, int((offsets + workload.size).max())
+
+
+def row(
+    workload: Workload, solver: str, limit: float | None, solution: Solution, wall_s: float
+) -> dict[str, Any]:
+    """One table row: validity, area share, speed-up over all-slow, full packing."""
+    offsets = np.asarray(solution.offsets)
+    return {
+        "instance": workload.name, "buffers": workload.num_buffers, "solver": solver,
+        "limit_s": limit, "wall_s": wall_s,
+        "valid": validation_errors(workload, offsets, workload.capacity) == [],
+        "area_share": area_share(workload, offsets),
+        "speedup": solution.all_slow_time_s / solution.estimated_time_s,
+        "full": bool((offsets >= 0).all()),
+    }  # fmt: skip
+
+
+def play(workload: Workload, solver: str, limit: float | None, checkpoint: str | None):
+    """The project's ``solver`` at ``limit`` seconds: (solution, wall seconds)."""
+    started = time.perf_counter()
+    if solver == "agent":
+        solution = solve_agent(workload, checkpoint)
+    else:
+        solution = solve(solver, workload, time_limit=limit)
+    return solution, time.perf_counter() - started
+
+
+def instance_rows(
+    workload: Workload, limits: Sequence[float], checkpoint: str | None, omnimalloc: bool
+) -> list[dict[str, Any]]:
+    """Every solver on one instance."""
+    rows = [row(workload, "msa", None, *play(workload, "msa", None, None))]
+    for limit in limits:
+        rows += [row(workload, s, limit, *play(workload, s, limit, None)) for s in SEARCH_SOLVERS]
+    rows.append(row(workload, "agent", None, *play(workload, "agent", None, checkpoint)))
+    for allocator in OMNIMALLOC if omnimalloc else ():
+        started = time.perf_counter()
+        offsets, peak = omnimalloc_placement(workload, allocator)
+        wall = time.perf_counter() - started
+        inside = np.where(offsets + workload.size <= workload.capacity, offsets, -1)
+        solution = make_solution(workload, inside, f"omnimalloc:{allocator}")
+        rows.append({**row(workload, f"omnimalloc:{allocator}", None, solution, wall),
+                     "peak_over_capacity": peak / workload.capacity})  # fmt: skip
+    return rows
+
+
+def warm_up(workload: Workload) -> None:
+    """Compile every solver's kernels once, so no timed run pays for compilation."""
+    for solver in ("msa", *SEARCH_SOLVERS):
+        solve(solver, workload, time_limit=0.5)
+
+
+def omnimalloc_available() -> str | None:
+    """None when OmniMalloc imports, else why not."""
+    try:
+        import omnimalloc  # noqa: F401
+    except ImportError as exc:
+        return f"omnimalloc is not installed ({exc}); `make bench` installs the bench extra"
+    return None
+
+
+def run(
+    folder: Path,
+    checkpoint: str | None = None,
+    limits: Sequence[float] = LIMITS,
+    progress: Callable[[str], None] = print,
+    cache: Path | None = None,
+) -> dict[str, Any]:
+    """Every instance of ``folder``; finished instances are cached in ``cache`` (JSON lines)."""
+    paths = sorted(Path(folder).glob("*.csv"))
+    if not paths:
+        return {"skipped": f"{folder} holds no MiniMalloc instances (../shared is absent)"}
+    missing = omnimalloc_available()
+    key = {"limits": list(limits), "checkpoint": checkpoint, "omnimalloc": missing is None}
+    done = {}
+    if cache is not None and cache.is_file():
+        for line in cache.read_text().splitlines():
+            record = json.loads(line)
+            if record["key"] == key:
+                done[record["instance"]] = record["rows"]
+    warm_up(import_minimalloc_csv(paths[0]))
+    rows = []
+    for path in paths:
+        workload = import_minimalloc_csv(path)
+        if workload.name not in done:
+            progress(f"  {workload.name}: {workload.num_buffers} buffers ...")
+            done[workload.name] = instance_rows(workload, limits, checkpoint, missing is None)
+            if cache is not None:
+                with cache.open("a") as handle:
+                    record = {"key": key, "instance": workload.name, "rows": done[workload.name]}
+                    handle.write(json.dumps(record) + "\n")
+        rows += done[workload.name]
+    return {"rows": rows, "limits": list(limits), "omnimalloc_missing": missing}
+
+
+def solver_label(r: dict[str, Any]) -> str:
+    """``restarts @5s``, ``msa``, ``omnimalloc:telamalloc``."""
+    return f"{r['solver']} @{r['limit_s']:g}s" if r["limit_s"] is not None else r["solver"]
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The external-yardsticks section of BENCHMARKS.md."""
+    if "skipped" in result:
+        return f"Skipped: {result['skipped']}."
+    rows = result["rows"]
+    labels = list(dict.fromkeys(solver_label(r) for r in rows))
+    instances = list(dict.fromkeys(r["instance"] for r in rows))
+    by = {(r["instance"], solver_label(r)): r for r in rows}
+    header = "| instance | " + " | ".join(labels) + " |"
+    lines = [header, "|---|" + "---|" * len(labels)]
+    for name in instances:
+        cells = []
+        for label in labels:
+            r = by[(name, label)]
+            cell = f"{r['area_share']:.1%} / {r['speedup']:.2f}x / {r['wall_s']:.1f}s"
+            if r["full"]:
+                cell = f"**{cell} full**"
+            if "peak_over_capacity" in r:
+                cell += f" (peak {r['peak_over_capacity']:.2f}x cap)"
+            cells.append(cell if r["valid"] else f"INVALID {cell}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    summary = []
+    for label in labels:
+        mine = [by[(n, label)] for n in instances]
+        full = sum(r["full"] for r in mine)
+        share = np.mean([r["area_share"] for r in mine])
+        summary.append(f"| {label} | {full} of {len(mine)} | {share:.1%} | "
+                       f"{np.mean([r['wall_s'] for r in mine]):.1f} |")  # fmt: skip
+    invalid = sum(not r["valid"] for r in rows)
+    note = "" if not result.get("omnimalloc_missing") else (
+        f"\n\nOmniMalloc's rows are missing: {result['omnimalloc_missing']}."
+    )  # fmt: skip
+    return "\n".join([
+        "Each cell: share of the area (size x live time) in fast memory / speed-up over "
+        "all-slow (10x is every byte fast) / wall time; **full** marks a full packing. "
+        f"{len(rows) - invalid} of {len(rows)} solutions pass the validator.",
+        "",
+        *lines,
+        "",
+        "| solver | instances packed fully | mean share of the area | mean wall time (s) |",
+        "|---|---|---|---|",
+        *summary,
+    ]) + note  # fmt: skip
