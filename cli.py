@@ -15,9 +15,11 @@ from pathlib import Path
 
 from mallocmuzero.errors import UserError
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+DEFAULT_ENVIRONMENT = {
+    "JAX_PLATFORMS": "cpu",  # the learner of a distributed run picks its own device
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "RAY_AUTH_MODE": "disabled",  # Ray 2.60's token-file warning
+}
 
 
 def _add_capacity(parser: argparse.ArgumentParser) -> None:
@@ -250,11 +252,11 @@ def cmd_workloads_import(args: argparse.Namespace) -> int:
 
 def _summary_row(path: Path) -> list[str]:
     from mallocmuzero.env import cost_model
-    from mallocmuzero.env.suite import PROGRAMS
+    from mallocmuzero.env.suite import split_of
     from mallocmuzero.env.workload import load_workload, placeable_peak
 
     w = load_workload(path)
-    split = next((p.split for p in PROGRAMS if p.name == w.name), "-")
+    split = split_of(w.name, default="-")
     return [
         w.name,
         split,
@@ -435,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mallocmuzero`` console script."""
+    for name, value in DEFAULT_ENVIRONMENT.items():  # before any command imports JAX
+        os.environ.setdefault(name, value)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

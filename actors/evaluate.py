@@ -14,7 +14,6 @@ from typing import Any
 import jax
 import numpy as np
 
-from mallocmuzero.agent.search import make_search
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.solution import Solution, make_solution
@@ -35,20 +34,18 @@ def play_out(game: BatchedGame, search, params: Any, greedy: bool, seed: int) ->
 def agent_solve(
     workload: Workload,
     params: Any,
-    net,
     spec: ObservationSpec,
-    num_simulations: int = 16,
+    search: Callable,
     samples: int = 0,
     seed: int = 0,
-    search=None,
     more_greedy: Sequence = (),
 ) -> Solution:
-    """Greedy search rollout plus ``samples`` sampled rollouts; the best by the cost model.
+    """Greedy ``search`` rollout plus ``samples`` sampled rollouts; the best by the cost model.
 
+    ``search`` is a batched search of the agent's network (``agent.search.make_search``);
     ``more_greedy`` are further searches of the same network (for example at other rollout
     weights) that each play one more greedy rollout.
     """
-    search = search or make_search(net, num_simulations=num_simulations)
     bank = GameBank.build([workload])
     candidates = []
     plays = [(search, True, 1), (search, False, samples), *((s, True, 1) for s in more_greedy)]

@@ -74,7 +74,7 @@ class EvaluatorService:
             if gains and time.monotonic() - started >= self._budget_s:
                 break
             (name, workload), msa = self._cases[i], self._msa[i]
-            agent = agent_solve(workload, params, self._net, self._spec, search=self._search)
+            agent = agent_solve(workload, params, self._spec, self._search)
             gains[f"gain/{name}"] = gain = msa.estimated_time_s / agent.estimated_time_s - 1
             if i in self._large:
                 large.append(gain)

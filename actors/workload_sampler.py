@@ -13,14 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from mallocmuzero.env import cost_model
-from mallocmuzero.env.suite import PROGRAMS
+from mallocmuzero.env.suite import split_of
 from mallocmuzero.env.workload import Workload, load_workload, placeable_peak
 from mallocmuzero.errors import UserError
-
-
-def split_of(name: str) -> str:
-    """The suite split of a workload name (``train`` for workloads not in the suite)."""
-    return next((p.split for p in PROGRAMS if p.name == name), "train")
 
 
 def load_split(folder: str, split: str) -> list[Workload]:

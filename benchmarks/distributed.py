@@ -103,15 +103,18 @@ class MemorySampler(threading.Thread):
 
 
 def memory_table(
-    samples: list[tuple[float, dict[int, tuple[str, str, float]]]], from_s: float
+    samples: list[tuple[float, dict[int, tuple[str, str, float]]]],
+    from_s: float,
+    until_s: float = float("inf"),
 ) -> list[dict[str, Any]]:
-    """Per process alive from ``from_s`` to the end: resident MiB then, at the end, min, max.
+    """Per process alive from ``from_s`` to ``until_s``: resident MiB then, at the end, min, max.
 
+    ``until_s`` keeps the run's stop (final checkpoint, shutdown) out of the window.
     Samples taken while the replay server writes a checkpoint (its title says
     ``checkpoint``) are left out of its steady figures and reported as its checkpoint peak.
     ``flat`` means every steady sample from ``from_s`` on is within 5% of the first one.
     """
-    late = [(t, snap) for t, snap in samples if t >= from_s]
+    late = [(t, snap) for t, snap in samples if from_s <= t <= until_s]
     if not late:
         return []
     first, last = late[0][1], late[-1][1]
@@ -175,8 +178,10 @@ def measured_run(
     }
     if sampler:
         result["memory_from_minute"] = memory_from_minute
-        result["memory_mib"] = memory_table(sampler.samples, memory_from_minute * 60)
-        result["memory_minutes"] = sampler.samples[-1][0] / 60 if sampler.samples else 0.0
+        # The sampler starts before Ray does and the run's clock after its start-up, so
+        # ``minutes`` after the sampler's start is still inside the run, before its stop.
+        result["memory_mib"] = memory_table(sampler.samples, memory_from_minute * 60, minutes * 60)
+        result["memory_minutes"] = minutes
         full = [t for t, v in scalars.get("replay/size", []) if v >= config.replay.max_size]
         first_log = scalars.get("replay/size", [(0.0, 0.0)])[0][0]
         result["table_full_minute"] = (min(full) - first_log) / 60 if full else None
@@ -197,8 +202,8 @@ def scaling(workloads: str, minutes: float = 3.0, progress=print) -> dict[str, A
 def soak(workloads: str, minutes: float = 22.0, progress=print) -> dict[str, Any]:
     """A long run with 2 actors, the evaluator and checkpoints, with memory samples.
 
-    The replay table (``replay.max_size`` sequences) fills within the first minutes; memory
-    is judged from minute 5 to the end, every process sampled every 2 s.
+    The replay table (50,000 sequences here) fills within the first minutes; memory is
+    judged from minute 5 to the end, every process sampled every 2 s.
     """
     progress(f"[bench] distributed soak: 2 actors, {minutes:g} min ...")
     return measured_run(
@@ -208,6 +213,7 @@ def soak(workloads: str, minutes: float = 22.0, progress=print) -> dict[str, Any
             "actors.num_actors": 2,
             "run.checkpoint_interval_minutes": 3.0,
             "evaluator.interval_s": 120.0,
+            "replay.max_size": 50_000,  # full within the first minutes
         },  # fmt: skip
         memory=True,
     )

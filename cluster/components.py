@@ -29,6 +29,7 @@ from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import UserError
 from mallocmuzero.learner.learner import Learner
 from mallocmuzero.learner.train_state import OptimizerConfig
+from mallocmuzero.replay.dataset import ReplayDataset
 from mallocmuzero.replay.schema import SequenceSpec
 from mallocmuzero.replay.server import ReplayConfig
 
@@ -84,9 +85,9 @@ class LoadedAgent:
 
     def solve(self, workload: Workload, samples: int = 0, seed: int = 0) -> Solution:
         """The agent's rollouts on ``workload``, the best by the cost model (``agent_solve``)."""
-        net, spec, first, *others = self.net, self.spec, *self.searches
+        first, *others = self.searches
         return agent_solve(
-            workload, self.params, net, spec, samples=samples, seed=seed, search=first,
+            workload, self.params, self.spec, first, samples=samples, seed=seed,
             more_greedy=others,
         )  # fmt: skip
 
@@ -183,8 +184,11 @@ def make_learner(config: ml_collections.ConfigDict, state: Any = None) -> Learne
         agent_network(config),
         optimizer_config(config),
         sequence_spec(config),
-        config.learner.batch_size,
-        config.replay.importance_beta,
         config.seed,
         state=state,
     )
+
+
+def make_replay_dataset(config: ml_collections.ConfigDict, client) -> ReplayDataset:
+    """The learner's prioritized batches from the replay table behind ``client``."""
+    return ReplayDataset(client, config.learner.batch_size, config.replay.importance_beta)

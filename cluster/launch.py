@@ -410,7 +410,7 @@ class Supervisor:
         inserts = stats["inserts"] - previous.get("inserts", stats["inserts"])
         samples = stats["samples"] - previous.get("samples", stats["samples"])
         scalars = {f"loss/{k[5:]}" if k.startswith("loss/") else f"learner/{k}": v
-                   for k, v in self.metrics.items() if k != "replay_wait_s"}  # fmt: skip
+                   for k, v in self.metrics.items()}  # fmt: skip
         n = len(self.actors)
         per_actor = {i: w[f"actor{i}/steps"] / seconds for i in range(n)}
         scalars.update({f"self_play/actor{i}/steps_per_s": v for i, v in per_actor.items()})

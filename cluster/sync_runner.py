@@ -20,6 +20,7 @@ from mallocmuzero.agent.checkpoint import save_checkpoint
 from mallocmuzero.cluster.components import (
     base_workloads,
     make_learner,
+    make_replay_dataset,
     make_self_play,
     observation_spec,
     replay_config,
@@ -54,6 +55,7 @@ def train_sync(
         adder = SequenceAdder(client, seq, config.actors.num_games, period=config.replay.period)
         core = make_self_play(config, workloads, adder.add, config.seed)
         learner = make_learner(config)
+        dataset = make_replay_dataset(config, client)
         max_steps = config.run.max_steps or None
         max_seconds = config.run.max_minutes * 60 or None
         learner_steps, metrics, last_log = 0, {}, 0.0
@@ -69,7 +71,9 @@ def train_sync(
             if inserted >= config.replay.min_size_to_sample:
                 due = inserted * config.replay.samples_per_insert / config.learner.batch_size
                 while learner_steps < due and not (max_steps and learner_steps >= max_steps):
-                    metrics = learner.step(client)
+                    batch = next(dataset)
+                    metrics, priorities = learner.update(batch)
+                    dataset.update_priorities(batch.keys, priorities)
                     learner_steps += 1
             if time.monotonic() - last_log >= config.run.log_interval_s:
                 last_log = time.monotonic()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mallocmuzero.env.workload import Workload
+from mallocmuzero.env.workload import Hardware, Workload
 
 
 def compute_times(workload: Workload) -> np.ndarray:
@@ -60,13 +60,18 @@ def merged_accesses(workload: Workload) -> tuple[np.ndarray, np.ndarray, np.ndar
     return unique // n, unique % n, merged_bytes
 
 
+def seconds_saved_per_byte(hardware: Hardware) -> float:
+    """How much less one byte costs in fast memory than in slow memory."""
+    return 1.0 / hardware.slow_bandwidth - 1.0 / hardware.fast_bandwidth
+
+
 def standalone_savings(workload: Workload) -> np.ndarray:
     """``time({}) - time({b})`` for every buffer b, in seconds (pinned buffers included)."""
     hw = workload.hardware
     buf, t, nbytes = merged_accesses(workload)
     compute = compute_times(workload)
     slow_mem = memory_times(workload, np.zeros(workload.num_buffers, dtype=bool))
-    delta = nbytes * (1.0 / hw.slow_bandwidth - 1.0 / hw.fast_bandwidth)
+    delta = nbytes * seconds_saved_per_byte(hw)
     before = np.maximum(compute[t], slow_mem[t])
     after = np.maximum(compute[t], slow_mem[t] - delta)
     saving = workload.repeat[t] * (before - after)
@@ -90,10 +95,18 @@ def presentation_order(workload: Workload) -> np.ndarray:
     Memory-boundedness descending, then size descending, then live-range length
     descending, then id ascending.
     """
-    key = memory_boundedness(workload)
+    return order_by_key(workload, memory_boundedness(workload))
+
+
+def order_by_key(workload: Workload, key: np.ndarray) -> np.ndarray:
+    """Unpinned buffers by ``key`` descending, then size, live-range length, id.
+
+    Size and length descending, id ascending: MSA's order with MSA's key; restarts
+    perturbs the key.
+    """
     length = workload.end - workload.start
     order = np.lexsort((workload.buffer_ids, -length, -workload.size, -key))
-    return order[~workload.pinned[order]]
+    return order[~workload.pinned[order]].astype(np.int64)
 
 
 def game_order(workload: Workload, capacity: int | None = None) -> np.ndarray:

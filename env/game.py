@@ -62,7 +62,7 @@ class GameBank:
             parts["end"].append(w.end.astype(np.int64))
             parts["saving"].append(cost_model.standalone_savings(w))
             parts["acc_t"].append(t.astype(np.int64))
-            parts["acc_delta"].append(nbytes * (1.0 / hw.slow_bandwidth - 1.0 / hw.fast_bandwidth))
+            parts["acc_delta"].append(nbytes * cost_model.seconds_saved_per_byte(hw))
             order = cost_model.presentation_order(w)
             parts["order"].append(order.astype(np.int64))
             parts["time0"].append(np.array([cost_model.total_time(w)]))
@@ -160,13 +160,27 @@ class BatchedGame:
             for g in range(num_games):
                 self.reset(g, *sampler(self.rng))
 
-    def reset(self, slot: int, workload_index: int, capacity: int | None = None) -> None:
-        """Start a new game in ``slot`` (capacity defaults to the workload's own)."""
+    def reset(
+        self,
+        slot: int,
+        workload_index: int,
+        capacity: int | None = None,
+        order: np.ndarray | None = None,
+    ) -> None:
+        """Start a new game in ``slot`` (capacity defaults to the workload's own).
+
+        ``order`` (buffer indices, int64) replaces msa's presentation order, as restarts
+        does; buffers larger than the capacity are still skipped.
+        """
         if capacity is None:
             capacity = self.bank.workloads[workload_index].capacity
         if capacity <= 0:
             raise ValueError(f"capacity must be > 0 (got {capacity})")
-        kernels.reset_slot(self.bank.arrays, self.state, slot, workload_index, int(capacity))
+        arrays, cap = self.bank.arrays, int(capacity)
+        if order is None:
+            kernels.reset_slot(arrays, self.state, slot, workload_index, cap)
+        else:
+            kernels.reset_slot_order(arrays, self.state, slot, workload_index, cap, order)
 
     def reset_all(self, workload_index: Sequence[int], capacity: Sequence[int]) -> None:
         """Reset every slot; ``workload_index[g]`` and ``capacity[g]`` describe slot g."""

@@ -20,6 +20,16 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from mallocmuzero.env.observation import (
+    CURRENT_FEATURES,
+    PER_CANDIDATE,
+    PER_UPCOMING,
+    PROGRESS_FEATURES,
+)
+
+PROGRESS = CURRENT_FEATURES  # first progress feature (env/observation.py's layout)
+OCCUPANCY = CURRENT_FEATURES + PROGRESS_FEATURES  # first occupancy bin
+
 NOT_PLACED = -1
 ILLEGAL = -1.0e300  # returned by apply() for an illegal action
 
@@ -394,9 +404,9 @@ def observe_batch(bank, st, window, features, legal):
         n_order = st.n_order[g]
         pos = st.pos[g]
         # Progress.
-        features[g, 8] = pos / n_order if n_order > 0 else 1.0
-        features[g, 9] = st.saved[g] / time0
-        features[g, 10] = st.remaining[g] / time0
+        features[g, PROGRESS] = pos / n_order if n_order > 0 else 1.0
+        features[g, PROGRESS + 1] = st.saved[g] / time0
+        features[g, PROGRESS + 2] = st.remaining[g] / time0
         if pos >= n_order:
             continue
         b = st.order[g, pos]
@@ -414,11 +424,11 @@ def observe_batch(bank, st, window, features, legal):
             features[g, 7] = st.cand_reward[g] / bank.saving[base + b]
         peak = 0.0
         for j in range(n_bins):
-            features[g, 12 + j] = st.occupancy[g, j]
+            features[g, OCCUPANCY + j] = st.occupancy[g, j]
             if st.occupancy[g, j] > peak:
                 peak = st.occupancy[g, j]
-        features[g, 11] = peak
-        k = 12 + n_bins
+        features[g, PROGRESS + 3] = peak
+        k = OCCUPANCY + n_bins
         for a in range(n_actions):
             if a < st.n_cand[g]:
                 features[g, k] = 1.0
@@ -426,7 +436,7 @@ def observe_batch(bank, st, window, features, legal):
                 features[g, k + 2] = st.cand_gap[g, a] / cap
                 features[g, k + 3] = (st.cand_gap[g, a] - sz) / cap
                 features[g, k + 4] = st.cand_top[g, a]
-            k += 5
+            k += PER_CANDIDATE
         for i in range(window):
             q = pos + 1 + i
             if q < n_order:
@@ -437,39 +447,4 @@ def observe_batch(bank, st, window, features, legal):
                 features[g, k + 3] = 100.0 * bank.saving[base + u] / time0
                 if bank.start[base + u] < e and bank.end[base + u] > s:
                     features[g, k + 4] = 1.0
-            k += 5
-
-
-@_jit
-def beam_expand(bank, st, beam, scratch, best_slot, best_saved, scores, parents, actions):
-    """Score every legal child of every beam slot by its msa completion.
-
-    Fills ``scores/parents/actions`` for the children and returns their count. The best
-    completion seen is copied into ``best_slot`` when it beats ``best_saved[0]``.
-    """
-    n_actions = st.cand_off.shape[1]
-    k = 0
-    for i in range(beam.shape[0]):
-        g = beam[i]
-        for a in range(n_actions + 1):
-            if a < n_actions and a >= st.n_cand[g]:
-                continue
-            copy_slot(st, g, scratch)
-            apply(bank, st, scratch, a)
-            saved = msa_rollout(bank, st, scratch)
-            scores[k] = saved
-            parents[k] = i
-            actions[k] = a
-            k += 1
-            if saved > best_saved[0]:
-                best_saved[0] = saved
-                copy_slot(st, scratch, best_slot)
-    return k
-
-
-@_jit
-def beam_advance(bank, st, beam, next_beam, parents, actions):
-    """Build the next beam: slot ``next_beam[j]`` = child ``actions[j]`` of ``beam[parents[j]]``."""
-    for j in range(parents.shape[0]):
-        copy_slot(st, beam[parents[j]], next_beam[j])
-        apply(bank, st, next_beam[j], actions[j])
+            k += PER_UPCOMING

@@ -330,6 +330,11 @@ PROGRAMS: tuple[Program, ...] = (
 )
 
 
+def split_of(name: str, default: str = "train") -> str:
+    """The suite split of a program name (``default`` for a workload not in the suite)."""
+    return next((p.split for p in PROGRAMS if p.name == name), default)
+
+
 def program(name: str) -> Program:
     """Look a built-in program up by name."""
     for p in PROGRAMS:

@@ -1,12 +1,13 @@
-"""The learner core: sample, build targets with the target network, train, reprioritize.
+"""The learner core: one replay batch in, one update, metrics and new priorities out.
 
-No Ray here: the distributed learner actor and the synchronous runner both wrap it.
+No Ray, no Reverb client and no timing here: the distributed learner actor and the
+synchronous runner both feed it batches from a ``replay.dataset.ReplayDataset`` and give
+the priorities it returns back to that dataset.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any
 
 import jax
@@ -21,7 +22,7 @@ from mallocmuzero.learner.train_state import (
     init_train_state,
     make_train_step,
 )
-from mallocmuzero.replay.sampling import sample_batch, update_priorities
+from mallocmuzero.replay.dataset import ReplayBatch
 from mallocmuzero.replay.schema import SequenceSpec
 
 
@@ -43,21 +44,17 @@ def make_bootstrap(config: NetworkConfig):
 
 
 class Learner:
-    """Owns the train state; one :meth:`step` is one sampled batch and one update."""
+    """Owns the train state; one :meth:`update` is one batch and one optimizer step."""
 
     def __init__(
         self,
         net: NetworkConfig,
         opt: OptimizerConfig,
         spec: SequenceSpec,
-        batch_size: int,
-        importance_beta: float = 0.5,
         seed: int = 0,
         state: TrainState | None = None,
     ) -> None:
         self.spec = spec
-        self.batch_size = batch_size
-        self.beta = importance_beta
         self.state = state or init_train_state(net, opt, spec.observation_size, seed)
         self._train_step = make_train_step(net, opt)
         self._bootstrap = make_bootstrap(net)
@@ -71,27 +68,19 @@ class Learner:
     def _window(self) -> slice:
         return slice(self.spec.td_steps, self.spec.td_steps + self.spec.unroll_steps + 1)
 
-    def step(self, client) -> dict[str, float]:
-        """Sample, train once, update priorities; returns scalar metrics.
-
-        ``replay_wait_s`` is the time spent getting the batch from replay (blocked by the
-        rate limiter or the network).
-        """
-        started = time.perf_counter()
-        sampled = sample_batch(client, self.batch_size)
-        waited = time.perf_counter() - started
+    def update(self, batch: ReplayBatch) -> tuple[dict[str, float], np.ndarray]:
+        """Targets from the target network, one train step; (scalar metrics, priorities)."""
         bootstrap = np.asarray(
             self._bootstrap(
-                self.state.target_params, sampled.sequences["observation"][:, self._window]
+                self.state.target_params, batch.sequences["observation"][:, self._window]
             )
         )
-        batch = loss_batch(
-            sampled.sequences,
+        targets = loss_batch(
+            batch.sequences,
             bootstrap,
-            sampled.importance_weights(self.beta),
+            batch.weights,
             self.spec.unroll_steps,
             self.spec.td_steps,
         )
-        self.state, metrics, priority = self._train_step(self.state, batch)
-        update_priorities(client, sampled.keys, np.asarray(priority))
-        return {**{k: float(v) for k, v in metrics.items()}, "replay_wait_s": waited}
+        self.state, metrics, priority = self._train_step(self.state, targets)
+        return {k: float(v) for k, v in metrics.items()}, np.asarray(priority)

@@ -17,7 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from mallocmuzero.cluster.components import make_learner
+from mallocmuzero.cluster.components import make_learner, make_replay_dataset
 from mallocmuzero.learner.train_state import TrainState
 
 
@@ -48,7 +48,7 @@ class LearnerService:
     ) -> None:
         import reverb
 
-        self._client = reverb.Client(replay_address)
+        self._dataset = make_replay_dataset(config, reverb.Client(replay_address))
         self._learner = make_learner(config, state=jax.device_put(state) if state else None)
 
     def current_step(self) -> int:
@@ -61,15 +61,20 @@ class LearnerService:
 
     def train(self, num_steps: int) -> dict[str, Any]:
         """Take ``num_steps`` steps; returns mean metrics, the step and the time split."""
-        started = time.perf_counter()
-        history = [self._learner.step(self._client) for _ in range(num_steps)]
-        metrics = {k: float(np.mean([m[k] for m in history])) for k in history[0]}
+        started, waited, history = time.perf_counter(), 0.0, []
+        for _ in range(num_steps):
+            asked = time.perf_counter()
+            batch = next(self._dataset)  # blocked by the rate limiter or the network
+            waited += time.perf_counter() - asked
+            metrics, priorities = self._learner.update(batch)
+            self._dataset.update_priorities(batch.keys, priorities)
+            history.append(metrics)
         return {
-            "metrics": metrics,
+            "metrics": {k: float(np.mean([m[k] for m in history])) for k in history[0]},
             "step": self.current_step(),
             "steps": num_steps,
             "seconds": time.perf_counter() - started,
-            "wait_seconds": float(sum(m["replay_wait_s"] for m in history)),
+            "wait_seconds": waited,
         }
 
     def params(self) -> Any:

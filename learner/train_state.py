@@ -41,18 +41,22 @@ class TrainState(NamedTuple):
     step: jnp.ndarray
 
 
-def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
-    """AdamW with linear warm-up, cosine decay and global-norm clipping."""
-    schedule = optax.warmup_cosine_decay_schedule(
+def learning_rate_schedule(config: OptimizerConfig) -> optax.Schedule:
+    """Linear warm-up from 0, then cosine decay to a tenth of the peak rate."""
+    return optax.warmup_cosine_decay_schedule(
         0.0,
         config.learning_rate,
         config.warmup_steps,
         config.decay_steps,
         config.learning_rate * 0.1,
     )
+
+
+def make_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
+    """AdamW with linear warm-up, cosine decay and global-norm clipping."""
     return optax.chain(
         optax.clip_by_global_norm(config.max_grad_norm),
-        optax.adamw(schedule, weight_decay=config.weight_decay),
+        optax.adamw(learning_rate_schedule(config), weight_decay=config.weight_decay),
     )
 
 
@@ -68,13 +72,7 @@ def init_train_state(
 def make_train_step(net_config: NetworkConfig, opt_config: OptimizerConfig):
     """Build ``train_step(state, batch) -> (state, metrics, priorities)``, jitted."""
     optimizer = make_optimizer(opt_config)
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0,
-        opt_config.learning_rate,
-        opt_config.warmup_steps,
-        opt_config.decay_steps,
-        opt_config.learning_rate * 0.1,
-    )
+    schedule = learning_rate_schedule(opt_config)
     loss_fn = functools.partial(
         muzero_loss, config=net_config, value_weight=opt_config.value_weight
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mallocmuzero.env import kernels
 from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
+from mallocmuzero.solvers import beam_kernels
 from mallocmuzero.solvers.common import Deadline, game_for
 
 
@@ -39,13 +39,13 @@ def solve_beam(
     actions = np.empty(max_children, dtype=np.int64)
     depth = 0
     while not game.is_done(int(beam[0])) and not deadline.expired():
-        n = kernels.beam_expand(
+        n = beam_kernels.beam_expand(
             bank, state, beam, scratch, best_slot, best_saved, scores, parents, actions
         )
         # Highest completion first; ties keep the earlier parent and the lower action.
         keep = np.argsort(-scores[:n], kind="stable")[:width]
         next_beam = spare[: keep.size]
-        kernels.beam_advance(bank, state, beam, next_beam, parents[keep], actions[keep])
+        beam_kernels.beam_advance(bank, state, beam, next_beam, parents[keep], actions[keep])
         spare = np.setdiff1d(np.arange(2 * width), next_beam)[:width]
         beam = next_beam
         depth += 1

@@ -33,7 +33,7 @@ def solve_cpsat(
     compute = cost_model.compute_times(workload)
     mem0 = cost_model.memory_times(workload, np.zeros(workload.num_buffers, dtype=bool))
     buf, t_of, nbytes = cost_model.merged_accesses(workload)
-    delta = nbytes * (1.0 / hw.slow_bandwidth - 1.0 / hw.fast_bandwidth)
+    delta = nbytes * cost_model.seconds_saved_per_byte(hw)
     is_placeable = np.zeros(workload.num_buffers, dtype=bool)
     is_placeable[placeable] = True
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mallocmuzero.env import cost_model, kernels
+from mallocmuzero.env import cost_model
 from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.solvers.common import Deadline, game_for
@@ -17,9 +17,7 @@ from mallocmuzero.solvers.common import Deadline, game_for
 def perturbed_order(workload: Workload, key: np.ndarray, sigma: float, rng: np.random.Generator):
     """Unpinned buffers sorted by MSA's key times log-normal noise of width ``sigma``."""
     noisy = key * np.exp(sigma * rng.standard_normal(key.shape))
-    length = workload.end - workload.start
-    order = np.lexsort((workload.buffer_ids, -length, -workload.size, -noisy))
-    return order[~workload.pinned[order]].astype(np.int64)
+    return cost_model.order_by_key(workload, noisy)
 
 
 def solve_restarts(
@@ -41,7 +39,7 @@ def solve_restarts(
     done = 1
     while (tries is None or done < tries) and not deadline.expired():
         order = perturbed_order(workload, key, max_sigma * rng.random(), rng)
-        kernels.reset_slot_order(game.bank.arrays, game.state, 0, 0, workload.capacity, order)
+        game.reset(0, 0, workload.capacity, order=order)
         saved = game.msa_rollout(0)
         if saved > best_saved:
             best_saved, best = saved, game.offsets(0)

@@ -92,3 +92,22 @@ def test_import_hlo_and_minimalloc(tmp_path, capsys):
         == 0
     )
     assert load_workload(tmp_path / "m.json").num_buffers == 2
+
+
+def test_public_api_loads_lazily_and_solves():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mallocmuzero as m\n"
+        "assert 'jax' not in sys.modules and 'ray' not in sys.modules\n"
+        "missing = [n for n in m.__all__ if getattr(m, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "from mallocmuzero.env.random_workload import random_workload\n"
+        "w = random_workload(3)\n"
+        "s = m.solve(w, 'restarts', time_limit=0.2)\n"
+        "assert m.validation_errors(w, s.offsets, w.capacity) == []\n"
+        "assert s.estimated_time_s <= m.solve_msa(w).estimated_time_s\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -8,6 +8,7 @@ folder outside the checkout then solves with the default (shipped) agent checkpo
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -32,9 +33,12 @@ def site_packages(venv: Path) -> Path:
 
 
 def test_wheel_contents_and_a_non_editable_install_solves_with_the_agent(small_suite, tmp_path):
-    wheels = tmp_path / "wheels"
+    # Built from a copy: pip builds in the source tree, which must stay clean.
+    source, wheels = tmp_path / "source", tmp_path / "wheels"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".*", "__pycache__", "runs", "workloads", "build", "*.egg-info"))  # fmt: skip
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-        "--wheel-dir", str(wheels), str(ROOT), cwd=tmp_path)  # fmt: skip
+        "--wheel-dir", str(wheels), str(source), cwd=tmp_path)  # fmt: skip
     [wheel] = wheels.glob("mallocmuzero-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     sources = {f"mallocmuzero/{p.as_posix()}" for p in package_sources()}

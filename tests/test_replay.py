@@ -175,3 +175,30 @@ def test_replay_service_checkpoint_resumes_under_the_current_config(tmp_path):
     finally:
         restored.stop()
     assert not list((tmp_path / "scratch").iterdir())  # scratch removed on stop
+
+
+def test_learner_core_consumes_a_batch_without_any_replay_server():
+    from mallocmuzero.cluster.components import make_learner, sequence_spec
+    from mallocmuzero.configs.loader import load_config
+    from mallocmuzero.replay.dataset import ReplayBatch
+
+    config = load_config("configs/smoke.py")
+    spec = sequence_spec(config)
+    rng = np.random.default_rng(0)
+    b = 8
+    sequences = {}
+    for name, (shape, dtype) in spec.step_shapes().items():
+        values = rng.random((b, spec.length, *shape))
+        sequences[name] = values > 0.2 if dtype == np.dtype(bool) else values.astype(dtype)
+    sequences["action"] = rng.integers(0, spec.num_actions, (b, spec.length)).astype(np.int32)
+    sequences["mask"][:] = 1.0
+    batch = ReplayBatch(sequences, np.arange(b, dtype=np.uint64), np.ones(b, np.float32))
+    learner = make_learner(config)
+    before = learner.params
+    for _ in range(2):  # the warm-up's first learning rate is 0
+        metrics, priorities = learner.update(batch)
+    assert int(learner.state.step) == 2 and np.isfinite(metrics["loss/total"])
+    assert priorities.shape == (b,) and (priorities >= 0).all()
+    changed = [not np.allclose(x, y) for x, y in zip(
+        jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(learner.params))]  # fmt: skip
+    assert any(changed)

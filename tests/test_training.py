@@ -10,6 +10,7 @@ import pytest
 from mallocmuzero.actors.evaluate import agent_solve
 from mallocmuzero.agent.checkpoint import load_checkpoint, network_config
 from mallocmuzero.agent.networks import init_params
+from mallocmuzero.agent.search import make_search
 from mallocmuzero.cli import main
 from mallocmuzero.cluster.components import observation_spec
 from mallocmuzero.cluster.sync_runner import train_sync
@@ -112,9 +113,11 @@ def test_learning_beats_the_untrained_agent(tmp_path):
     net = network_config(config, spec.num_actions)
     msa = solve_msa(workload)
 
+    search = make_search(net, num_simulations=8)
+
     def saved_fraction(params):
         # A search without rollout mixing: the difference is what the network learned.
-        solution = agent_solve(workload, params, net, spec, num_simulations=8)
+        solution = agent_solve(workload, params, spec, search)
         return 1 - solution.estimated_time_s / msa.all_slow_time_s
 
     untrained = saved_fraction(init_params(net, spec.size, seed=2))
