@@ -53,7 +53,7 @@ train: install workloads
 	$(VENV)/bin/mallocmuzero train --config configs/default.py --run-dir runs/default --max-minutes 30
 
 tensorboard: install
-	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port 6006
+	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port 6006 --load_fast false
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -45,7 +45,7 @@ _EXPORTS = {
     "solve_restarts": "solvers.restarts",
     "solve_beam": "solvers.beam",
     "solve_cpsat": "solvers.cpsat",
-    "solve_agent": "solvers.registry",
+    "solve_agent": "cluster.components",
     # the agent
     "make_search": "agent.search",
     "load_agent": "cluster.components",
@@ -59,9 +59,18 @@ __all__ = [*_EXPORTS, "solve"]
 
 
 def solve(workload: Any, solver: str, **options: Any) -> Any:
-    """Run the solver named ``solver`` (as ``mallocmuzero solve --solver``) on ``workload``."""
+    """Run the solver named ``solver`` (as ``mallocmuzero solve --solver``) on ``workload``.
+
+    ``options`` are the solver's keyword arguments: ``time_limit``, ``seed``, ``width``;
+    for ``agent``: ``checkpoint``, ``samples``, ``seed``, ``rollout_weights``.
+    """
+    from mallocmuzero.solvers.registry import AGENT
     from mallocmuzero.solvers.registry import solve as run
 
+    if solver == AGENT:
+        from mallocmuzero.cluster.components import solve_agent
+
+        return solve_agent(workload, **options)
     return run(solver, workload, **options)
 
 

@@ -60,19 +60,17 @@ def _add_rollout_weight(parser: argparse.ArgumentParser) -> None:
 def cmd_solve(args: argparse.Namespace) -> int:
     """Solve one workload with one solver and write the solution file."""
     from mallocmuzero.env.solution import save_solution, validation_errors
-    from mallocmuzero.solvers.registry import solve
+    from mallocmuzero.solvers.registry import AGENT, solve
 
     workload = _load(args.workload, args)
-    solution = solve(
-        args.solver,
-        workload,
-        args.time_limit,
-        args.seed,
-        args.width,
-        checkpoint=args.checkpoint,
-        samples=args.samples,
-        rollout_weights=args.rollout_weight,
-    )
+    if args.solver == AGENT:
+        from mallocmuzero.cluster.components import solve_agent
+
+        solution = solve_agent(
+            workload, args.checkpoint, args.samples, args.seed, args.rollout_weight
+        )
+    else:
+        solution = solve(args.solver, workload, args.time_limit, args.seed, args.width)
     errors = validation_errors(workload, solution.offsets, workload.capacity)
     if errors:  # a solver bug, never the user's fault: refuse to write it
         raise RuntimeError(f"solver {args.solver} produced an invalid solution: {errors[0]}")

@@ -12,14 +12,14 @@ their mean, the mean over its large cases, and memory-map PNGs of the first few.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ml_collections
 import numpy as np
 
 from mallocmuzero.actors.evaluate import agent_solve
-from mallocmuzero.cluster.components import agent_network, agent_search, observation_spec
+from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.render import render_memory_map
 from mallocmuzero.env.workload import Workload, resolve_capacity
 from mallocmuzero.solvers.greedy import solve_msa
@@ -49,11 +49,15 @@ def rotation_order(num_cases: int, large: Sequence[int], evaluation: int) -> lis
 class EvaluatorService:
     """Plays held-out cases greedily with search and compares them with msa."""
 
-    def __init__(self, config: ml_collections.ConfigDict, workloads: list[Workload]) -> None:
-        e = config.evaluator
-        self._net = agent_network(config)
-        self._spec = observation_spec(config)
-        self._search = agent_search(config, self._net)
+    def __init__(
+        self,
+        make_parts: Callable[[], tuple[ObservationSpec, Callable]],
+        settings: ml_collections.ConfigDict,
+        workloads: list[Workload],
+    ) -> None:
+        """``make_parts`` builds the spec and search; ``settings`` is the config's evaluator."""
+        e = settings
+        self._spec, self._search = make_parts()
         self._cases = evaluation_cases(workloads, e.fractions)
         self._large = [
             i for i, (_, w) in enumerate(self._cases) if w.num_buffers >= e.large_buffers

@@ -12,15 +12,16 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ml_collections
-
-import mallocmuzero
-from mallocmuzero.cluster.components import make_self_play, sequence_spec, training_workloads
+from mallocmuzero.actors.self_play import SelfPlay
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.replay.adder import SequenceAdder
+
+# (base workloads, seed, Reverb client) -> the core and its adder
+SelfPlayParts = Callable[[list[Workload], int, Any], tuple[SelfPlay, SequenceAdder]]
 
 
 def thread_limits(num_cpus: float) -> dict[str, str]:
@@ -41,21 +42,17 @@ class SelfPlayService:
 
     def __init__(
         self,
-        config: ml_collections.ConfigDict,
+        make_parts: SelfPlayParts,
         base: list[Workload],
         replay_address: str,
         actor_id: int,
         seed: int,
+        num_simulations: int,
     ) -> None:
         import reverb
 
-        self._client = reverb.Client(replay_address)
-        self._adder = SequenceAdder(
-            self._client, sequence_spec(config), config.actors.num_games, config.replay.period
-        )
-        workloads = training_workloads(config, base, seed)
-        self._core = make_self_play(config, workloads, self._adder.add, seed)
-        self._simulations = config.search.num_simulations
+        self._core, self._adder = make_parts(base, seed, reverb.Client(replay_address))
+        self._simulations = num_simulations
         self.actor_id = actor_id
 
     def identity(self) -> dict[str, Any]:
@@ -66,7 +63,7 @@ class SelfPlayService:
             node = ray.get_runtime_context().get_node_id()
         except Exception:  # not inside Ray
             node = ""
-        package = str(Path(mallocmuzero.__file__).resolve().parent)  # shipped or installed
+        package = str(Path(__file__).resolve().parents[1])  # shipped to the cluster or installed
         return {"actor": self.actor_id, "pid": os.getpid(), "node": node, "package": package}
 
     def run(self, params: Any, version: int, num_steps: int) -> dict[str, Any]:

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from mallocmuzero.cluster.components import solve_agent
 from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
 from mallocmuzero.env.solution import Solution, make_solution, validation_errors
 from mallocmuzero.env.workload import Workload
-from mallocmuzero.solvers.registry import solve, solve_agent
+from mallocmuzero.solvers.registry import solve
 
 LIMITS = (5.0, 20.0)
 SEARCH_SOLVERS = ("restarts", "beam", "cpsat")

@@ -29,9 +29,11 @@ from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import UserError
 from mallocmuzero.learner.learner import Learner
 from mallocmuzero.learner.train_state import OptimizerConfig
+from mallocmuzero.replay.adder import SequenceAdder
 from mallocmuzero.replay.dataset import ReplayDataset
 from mallocmuzero.replay.schema import SequenceSpec
 from mallocmuzero.replay.server import ReplayConfig
+from mallocmuzero.solvers.registry import pretrained_checkpoint
 
 
 def observation_spec(config: ml_collections.ConfigDict) -> ObservationSpec:
@@ -114,6 +116,28 @@ def load_agent(checkpoint: str, rollout_weights: Sequence[float] | None = None) 
     return LoadedAgent(params, config, meta, net, observation_spec(config), searches)
 
 
+def solve_agent(
+    workload: Workload,
+    checkpoint: str | None = None,
+    samples: int = 0,
+    seed: int = 0,
+    rollout_weights: Sequence[float] | None = None,
+) -> Solution:
+    """The trained agent alone: a greedy search per rollout weight, ``samples`` sampled ones.
+
+    Without ``checkpoint``, the checkpoint shipped in the package is used;
+    ``rollout_weights`` default to the checkpoint's (see :func:`load_agent`).
+    """
+    if not checkpoint:
+        shipped = pretrained_checkpoint()
+        if not (shipped / "params.msgpack").is_file():
+            raise UserError(
+                f"--solver agent needs --checkpoint DIR ({shipped} holds no shipped checkpoint)"
+            )
+        checkpoint = str(shipped)
+    return load_agent(checkpoint, rollout_weights).solve(workload, samples=samples, seed=seed)
+
+
 def optimizer_config(config: ml_collections.ConfigDict) -> OptimizerConfig:
     """The learner's optimizer settings from the config."""
     return dataclass_from_section(OptimizerConfig, config.learner)
@@ -192,3 +216,32 @@ def make_learner(config: ml_collections.ConfigDict, state: Any = None) -> Learne
 def make_replay_dataset(config: ml_collections.ConfigDict, client) -> ReplayDataset:
     """The learner's prioritized batches from the replay table behind ``client``."""
     return ReplayDataset(client, config.learner.batch_size, config.replay.importance_beta)
+
+
+# ----------------------------------------------------------------- the roles' parts
+# Each role (actors/, learner/) receives one of these, bound to the config with
+# functools.partial (picklable), and calls it in its own process: roles never import
+# this module.
+
+
+def self_play_parts(
+    config: ml_collections.ConfigDict, base: list[Workload], seed: int, client
+) -> tuple[SelfPlay, SequenceAdder]:
+    """A self-play actor's core and the adder that streams its steps through ``client``."""
+    adder = SequenceAdder(
+        client, sequence_spec(config), config.actors.num_games, config.replay.period
+    )
+    workloads = training_workloads(config, base, seed)
+    return make_self_play(config, workloads, adder.add, seed), adder
+
+
+def learner_parts(
+    config: ml_collections.ConfigDict, state: Any, client
+) -> tuple[Learner, ReplayDataset]:
+    """The learner core (from ``state``, or fresh) and its replay dataset behind ``client``."""
+    return make_learner(config, state=state), make_replay_dataset(config, client)
+
+
+def evaluator_parts(config: ml_collections.ConfigDict) -> tuple[ObservationSpec, Callable]:
+    """The evaluator's observation spec and search (greedy play of the newest parameters)."""
+    return observation_spec(config), agent_search(config)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import math
 import os
@@ -34,7 +35,7 @@ from mallocmuzero.actors.evaluator import EvaluatorService
 from mallocmuzero.actors.service import SelfPlayService, thread_limits
 from mallocmuzero.actors.workload_sampler import load_split
 from mallocmuzero.agent.checkpoint import save_checkpoint
-from mallocmuzero.cluster import run_checkpoint
+from mallocmuzero.cluster import components, run_checkpoint
 from mallocmuzero.cluster.components import (
     agent_network,
     base_workloads,
@@ -201,7 +202,8 @@ class Supervisor:
         remote = self.ray.remote(LearnerService).options(
             **self._options(self.config.learner.num_cpus, env, num_gpus=gpus)
         )
-        self.learner = remote.remote(self.config, self.replay_address, state)
+        parts = functools.partial(components.learner_parts, self.config)
+        self.learner = remote.remote(parts, self.replay_address, state)
         self.learner_step = self.ray.get(self.learner.current_step.remote())
         self.progress(
             f"[train] learner on {self.ray.get(self.learner.device.remote())}, "
@@ -214,7 +216,9 @@ class Supervisor:
         env = {"JAX_PLATFORMS": "cpu", **thread_limits(a.num_cpus)}
         remote = self.ray.remote(SelfPlayService).options(**self._options(a.num_cpus, env, **extra))
         seed = self.config.seed * 1000 + index + 1 + self.counters["actor_restarts"] * 100
-        actor = remote.remote(self.config, self.base_ref, self.replay_address, index, seed)
+        parts = functools.partial(components.self_play_parts, self.config)
+        actor = remote.remote(parts, self.base_ref, self.replay_address, index, seed,
+                              self.config.search.num_simulations)  # fmt: skip
         self.pending[actor.identity.remote()] = ("identity", index)
         return actor
 
@@ -246,7 +250,8 @@ class Supervisor:
                 {"JAX_PLATFORMS": "cpu", **thread_limits(self.config.evaluator.num_cpus)},
             )
         )
-        self.evaluator = remote.remote(self.config, heldout)
+        parts = functools.partial(components.evaluator_parts, self.config)
+        self.evaluator = remote.remote(parts, self.config.evaluator, heldout)
 
     # --------------------------------------------------------------- restore
     def _restore(self, folder: Path, meta: dict[str, Any]) -> dict[str, Any]:

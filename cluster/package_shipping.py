@@ -15,14 +15,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import mallocmuzero
-
 PACKAGE = "mallocmuzero"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the installed package or the checkout
 
 
 def package_sources() -> list[Path]:
     """The package's ``.py`` files, relative to its root (sub-packages included)."""
-    root = Path(mallocmuzero.__file__).resolve().parent
+    root = PACKAGE_ROOT
     found, folders = [], [root]
     while folders:  # only folders with an __init__.py: never a venv, tests or runs
         folder = folders.pop()
@@ -33,7 +32,7 @@ def package_sources() -> list[Path]:
 
 def stage_package(scratch: Path) -> Path:
     """Copy the package's sources into ``scratch/mallocmuzero`` (recreated); return it."""
-    root = Path(mallocmuzero.__file__).resolve().parent
+    root = PACKAGE_ROOT
     target = scratch / PACKAGE
     shutil.rmtree(target, ignore_errors=True)
     for relative in package_sources():

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
-import ml_collections
 import numpy as np
 
-from mallocmuzero.cluster.components import make_learner, make_replay_dataset
+from mallocmuzero.learner.learner import Learner
 from mallocmuzero.learner.train_state import TrainState
+from mallocmuzero.replay.dataset import ReplayDataset
+
+# (restored state or None, Reverb client) -> the learner core and its replay dataset
+LearnerParts = Callable[[TrainState | None, Any], tuple[Learner, ReplayDataset]]
 
 
 def save_train_state(folder: str | Path, state: TrainState) -> None:
@@ -42,14 +46,14 @@ class LearnerService:
 
     def __init__(
         self,
-        config: ml_collections.ConfigDict,
+        make_parts: LearnerParts,
         replay_address: str,
         state: TrainState | None = None,
     ) -> None:
         import reverb
 
-        self._dataset = make_replay_dataset(config, reverb.Client(replay_address))
-        self._learner = make_learner(config, state=jax.device_put(state) if state else None)
+        state = jax.device_put(state) if state else None
+        self._learner, self._dataset = make_parts(state, reverb.Client(replay_address))
 
     def current_step(self) -> int:
         """Learner steps taken (restored steps included)."""

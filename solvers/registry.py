@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from mallocmuzero.env.solution import Solution
@@ -32,36 +32,12 @@ SOLVERS: dict[str, Callable[[Workload, float | None, int, int], Solution]] = {
 }
 
 
-AGENT = "agent"
+AGENT = "agent"  # the trained agent: cluster.components.solve_agent
 
 
 def pretrained_checkpoint() -> Path:
     """The agent checkpoint shipped inside the installed package (wheel or checkout)."""
     return Path(str(importlib.resources.files("mallocmuzero") / "checkpoints" / "pretrained"))
-
-
-def solve_agent(
-    workload: Workload,
-    checkpoint: str | None,
-    samples: int = 0,
-    seed: int = 0,
-    rollout_weights: Sequence[float] | None = None,
-) -> Solution:
-    """The trained agent alone: a greedy search per rollout weight, ``samples`` sampled ones.
-
-    Without ``checkpoint``, the pretrained checkpoint shipped in the package is used;
-    ``rollout_weights`` default to the checkpoint's (see ``load_agent``).
-    """
-    if not checkpoint:
-        shipped = pretrained_checkpoint()
-        if not (shipped / "params.msgpack").is_file():
-            raise UserError(
-                f"--solver agent needs --checkpoint DIR ({shipped} holds no shipped checkpoint)"
-            )
-        checkpoint = str(shipped)
-    from mallocmuzero.cluster.components import load_agent
-
-    return load_agent(checkpoint, rollout_weights).solve(workload, samples=samples, seed=seed)
 
 
 def solve(
@@ -70,13 +46,12 @@ def solve(
     time_limit: float | None = None,
     seed: int = 0,
     width: int = 16,
-    checkpoint: str | None = None,
-    samples: int = 0,
-    rollout_weights: Sequence[float] | None = None,
 ) -> Solution:
-    """Run solver ``name`` on ``workload`` (at the workload's capacity)."""
-    if name == AGENT:
-        return solve_agent(workload, checkpoint, samples, seed, rollout_weights)
+    """Run search solver ``name`` on ``workload`` (at the workload's capacity).
+
+    The agent (``AGENT``) needs a checkpoint's network: ``cluster.components.solve_agent``
+    runs it, and the CLI and the package's ``solve`` dispatch to it.
+    """
     if name not in SOLVERS:
         names = ", ".join([*SOLVERS, AGENT])
         raise UserError(f"unknown solver {name!r}; choose one of {names}")

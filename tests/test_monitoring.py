@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 from mallocmuzero.actors.evaluator import EvaluatorService, rotation_order
 from mallocmuzero.agent.networks import init_params
 from mallocmuzero.benchmarks.distributed import memory_table
-from mallocmuzero.cluster.components import agent_network, observation_spec
+from mallocmuzero.cluster.components import agent_network, evaluator_parts, observation_spec
 from mallocmuzero.cluster.launch import format_duration
 from mallocmuzero.cluster.monitor import TensorBoard
 from mallocmuzero.configs.loader import load_config
@@ -28,7 +30,8 @@ def test_evaluator_always_plays_the_large_case_within_its_budget():
                                               "evaluator.budget_s=0.0"])  # fmt: skip
     small = random_workload(1, num_buffers=12, num_instructions=12)
     large = random_workload(2, num_buffers=40, num_instructions=30)
-    evaluator = EvaluatorService(config, [small, large])
+    parts = functools.partial(evaluator_parts, config)
+    evaluator = EvaluatorService(parts, config.evaluator, [small, large])
     net, spec = agent_network(config), observation_spec(config)
     params = init_params(net, spec.size, 0)
     names = []
