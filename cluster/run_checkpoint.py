@@ -58,6 +58,20 @@ def write_checkpoint(
     return final
 
 
+def agent_meta(
+    learner_steps: int, spec: Any, self_play_steps: int, self_play_episodes: int, **extra: Any
+) -> dict[str, Any]:
+    """What an agent checkpoint records of its training (both runners write this)."""
+    return {
+        "learner_steps": learner_steps,
+        "observation_size": spec.size,
+        "num_actions": spec.num_actions,
+        "self_play_steps": self_play_steps,
+        "self_play_episodes": self_play_episodes,
+        **extra,
+    }
+
+
 def remove_partial(run_dir: str | Path) -> None:
     """Delete the hidden temporary folders of checkpoints a killed run never finished."""
     for partial in checkpoints_dir(run_dir).glob(".step_*"):

@@ -27,6 +27,7 @@ from mallocmuzero.cluster.components import (
     sequence_spec,
     training_workloads,
 )
+from mallocmuzero.cluster.run_checkpoint import agent_meta
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.replay.adder import SequenceAdder
 from mallocmuzero.replay.server import TABLE, start_server
@@ -84,14 +85,10 @@ def train_sync(
                     f"{core.stats.episodes} episodes, return {np.mean(recent) if recent else 0:.4f}"
                     f" | loss {metrics.get('loss/total', float('nan')):.4f} | replay {inserted}"
                 )
-        meta = {
-            "learner_steps": learner_steps,
-            "self_play_steps": core.stats.steps,
-            "episodes": core.stats.episodes,
-            "observation_size": spec.size,
-            "num_actions": spec.num_actions,
-            "replay_size": int(client.server_info()[TABLE].current_size),
-        }
+        meta = agent_meta(
+            learner_steps, spec, core.stats.steps, core.stats.episodes,
+            replay_size=int(client.server_info()[TABLE].current_size),
+        )  # fmt: skip
         save_checkpoint(Path(run_dir) / "checkpoint", learner.params, config, meta)
         progress(f"[train] done: {learner_steps} learner steps; checkpoint in {run_dir}/checkpoint")
         return {**meta, "params": learner.params, "metrics": metrics}

@@ -185,7 +185,7 @@ def test_two_node_cluster_places_actors_on_the_second_node(small_suite, tmp_path
 
 def test_resource_and_resume_errors_are_one_line(tmp_path, capsys):
     from mallocmuzero.cli import main
-    from mallocmuzero.cluster.launch import check_resources, required_cpus
+    from mallocmuzero.cluster.runtime import check_resources, required_cpus
     from mallocmuzero.configs.loader import load_config
     from mallocmuzero.errors import UserError
 

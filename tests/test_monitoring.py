@@ -8,8 +8,8 @@ from mallocmuzero.actors.evaluator import EvaluatorService, rotation_order
 from mallocmuzero.agent.networks import init_params
 from mallocmuzero.benchmarks.distributed import memory_table
 from mallocmuzero.cluster.components import agent_network, evaluator_parts, observation_spec
-from mallocmuzero.cluster.launch import format_duration
 from mallocmuzero.cluster.monitor import TensorBoard
+from mallocmuzero.cluster.progress import format_duration, progress_line, time_line
 from mallocmuzero.configs.loader import load_config
 from mallocmuzero.env.random_workload import random_workload
 
@@ -91,3 +91,13 @@ def test_durations_read_like_a_clock():
     assert format_duration(42) == "42s"
     assert format_duration(725) == "12m05s"
     assert format_duration(3725) == "1h02m"
+
+
+def test_progress_line_and_time_left():
+    assert time_line(65, 30, 0, 100, 0) == "1m05s elapsed, 28m55s left"
+    assert time_line(60, 0, 1000, 110, 10) == "1m00s elapsed, 8m54s left"  # 890 at 100 a minute
+    assert time_line(5, 0, 1000, 10, 10) == "5s elapsed"  # no step yet: no estimate
+    scalars = {"self_play/steps_per_s": 1234.5, "replay/size": 5000, "loss/total": 0.25}
+    line = progress_line(7, "5s elapsed", 2, scalars, {"gain/mean": 0.05, "gain/large_mean": 0.1})
+    assert line.startswith("[train] step 7 | 5s elapsed | self-play 1,234 steps/s (2 actors)")
+    assert line.endswith("loss 0.2500 | eval gain/msa +5.00% (large +10.00%)")

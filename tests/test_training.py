@@ -45,7 +45,9 @@ def test_sync_train_cli_then_solve_and_evaluate(small_suite, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "[train] done: 6 learner steps" in out
     _, config, meta, _ = load_checkpoint(run / "checkpoint")
-    assert meta["learner_steps"] == 6 and meta["replay_size"] > 0 and meta["episodes"] >= 0
+    assert (
+        meta["learner_steps"] == 6 and meta["replay_size"] > 0 and meta["self_play_episodes"] >= 0
+    )
     assert config.workloads.dir == str(suite_dir)
     sol = tmp_path / "agent.json"
     workload = suite_dir / "rnn_scan_train.json"  # held out: never seen in training
