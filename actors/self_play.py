@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from mallocmuzero.env.game import BatchedGame
+from mallocmuzero.replay.schema import Step
 
 
 @dataclasses.dataclass
@@ -28,15 +29,15 @@ class SelfPlay:
     """Plays ``game``'s slots with ``search`` and hands every step to ``add``.
 
     ``search(params, rng, features, legal, greedy) -> SearchOutput`` (see
-    :func:`mallocmuzero.agent.search.make_search`); ``add(steps, done)`` receives a dict of
-    per-slot arrays (the replay step fields) and the done flags.
+    :func:`mallocmuzero.agent.search.make_search`); ``add(steps, done)`` receives a
+    :class:`~mallocmuzero.replay.schema.Step` of per-slot arrays and the done flags.
     """
 
     def __init__(
         self,
         game: BatchedGame,
         search: Callable[..., Any],
-        add: Callable[[dict[str, np.ndarray], np.ndarray], None] | None,
+        add: Callable[[Step, np.ndarray], None] | None,
         seed: int = 0,
     ) -> None:
         self.game = game
@@ -62,15 +63,15 @@ class SelfPlay:
         )
         result = self.game.step(actions)
         if self.add is not None:
-            steps = {
-                "observation": self.features,
-                "legal": self.legal,
-                "action": actions.astype(np.int32),
-                "reward": result.reward,
-                "policy": np.asarray(weights, np.float32),
-                "root_value": np.asarray(root_value, np.float32),
-                "mask": np.ones(self.game.num_games, np.float32),
-            }
+            steps = Step(
+                observation=self.features,
+                legal=self.legal,
+                action=actions.astype(np.int32),
+                reward=result.reward,
+                policy=np.asarray(weights, np.float32),
+                root_value=np.asarray(root_value, np.float32),
+                mask=np.ones(self.game.num_games, np.float32),
+            )
             self.add(steps, result.done)
         self.features, self.legal = result.features, result.legal
         self.stats.steps += self.game.num_games

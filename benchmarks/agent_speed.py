@@ -26,6 +26,7 @@ from mallocmuzero.cluster.components import observation_spec, optimizer_config
 from mallocmuzero.configs import default
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.workload import Workload
+from mallocmuzero.learner.targets import Batch
 from mallocmuzero.learner.train_state import init_train_state, make_train_step
 
 
@@ -97,15 +98,15 @@ def learner_speed(seconds: float = 5.0) -> dict[str, float]:
     train_step = make_train_step(net, opt)
     b, k, a = config.learner.batch_size, config.replay.unroll_steps, spec.num_actions
     rng = np.random.default_rng(0)
-    batch = {
-        "observation": rng.random((b, spec.size), np.float32),
-        "actions": rng.integers(0, a, (b, k)).astype(np.int32),
-        "target_policy": np.full((b, k + 1, a), 1.0 / a, np.float32),
-        "target_value": rng.random((b, k + 1), np.float32),
-        "target_reward": rng.random((b, k), np.float32) * 0.01,
-        "mask": np.ones((b, k + 1), np.float32),
-        "weight": np.ones(b, np.float32),
-    }
+    batch = Batch(
+        observation=rng.random((b, spec.size), np.float32),
+        action=rng.integers(0, a, (b, k)).astype(np.int32),
+        policy=np.full((b, k + 1, a), 1.0 / a, np.float32),
+        value=rng.random((b, k + 1), np.float32),
+        reward=rng.random((b, k), np.float32) * 0.01,
+        mask=np.ones((b, k + 1), np.float32),
+        weight=np.ones(b, np.float32),
+    )
     holder = [state]
 
     def step() -> None:

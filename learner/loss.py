@@ -24,6 +24,7 @@ import optax
 
 from mallocmuzero.agent import value_transform as vt
 from mallocmuzero.agent.networks import MuZeroNetwork, NetworkConfig
+from mallocmuzero.learner.targets import Batch
 
 
 class LossOutput(NamedTuple):
@@ -42,47 +43,47 @@ def scale_gradient(x: jnp.ndarray, scale: float) -> jnp.ndarray:
 
 
 def muzero_loss(
-    params, batch, config: NetworkConfig, value_weight: float = 0.25
+    params, batch: Batch, config: NetworkConfig, value_weight: float = 0.25
 ) -> tuple[jnp.ndarray, LossOutput]:
     """MuZero loss of a batch; returns (scalar loss, LossOutput) for ``jax.value_and_grad``."""
     net = MuZeroNetwork(config)
-    k_steps = batch["actions"].shape[1]
+    k_steps = batch.action.shape[1]
     latent, policy, value = net.apply(
-        params, batch["observation"], method=MuZeroNetwork.initial_inference
+        params, batch.observation, method=MuZeroNetwork.initial_inference
     )
-    mask = batch["mask"]
+    mask = batch.mask
     value_target = vt.encode(
-        batch["target_value"],
+        batch.value,
         config.value_scale,
         config.value_bins,
         config.value_low,
         config.value_high,
     )
     reward_target = vt.encode(
-        batch["target_reward"],
+        batch.reward,
         config.value_scale,
         config.reward_bins,
         config.reward_low,
         config.reward_high,
     )
-    policy_losses = [optax.softmax_cross_entropy(policy, batch["target_policy"][:, 0])]
+    policy_losses = [optax.softmax_cross_entropy(policy, batch.policy[:, 0])]
     value_losses = [optax.softmax_cross_entropy(value, value_target[:, 0])]
     reward_losses = []
     first_value = vt.decode(value, config.value_scale, config.value_low, config.value_high)
     for k in range(k_steps):
         latent, reward, policy, value = net.apply(
-            params, latent, batch["actions"][:, k], method=MuZeroNetwork.recurrent_inference
+            params, latent, batch.action[:, k], method=MuZeroNetwork.recurrent_inference
         )
         latent = scale_gradient(latent, 0.5)
         reward_losses.append(optax.softmax_cross_entropy(reward, reward_target[:, k]))
-        policy_losses.append(optax.softmax_cross_entropy(policy, batch["target_policy"][:, k + 1]))
+        policy_losses.append(optax.softmax_cross_entropy(policy, batch.policy[:, k + 1]))
         value_losses.append(optax.softmax_cross_entropy(value, value_target[:, k + 1]))
     policy_l = jnp.stack(policy_losses, axis=1) * mask
     value_l = jnp.stack(value_losses, axis=1)
     reward_l = jnp.stack(reward_losses, axis=1)
     per_example = policy_l.sum(1) + value_weight * value_l.sum(1) + reward_l.sum(1)
-    total = jnp.mean(per_example * batch["weight"]) / (k_steps + 1)
-    priority = jnp.abs(first_value - batch["target_value"][:, 0])
+    total = jnp.mean(per_example * batch.weight) / (k_steps + 1)
+    priority = jnp.abs(first_value - batch.value[:, 0])
     return total, LossOutput(
         total, policy_l.mean(), value_l.mean(), reward_l.mean(), jax.lax.stop_gradient(priority)
     )

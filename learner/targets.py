@@ -11,7 +11,25 @@ end states are absorbing: rewards and values are 0.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class Batch(NamedTuple):
+    """What the loss reads: B sequences cut to the unroll, with their targets.
+
+    Fields named as in the replay ``Step`` keep its meaning at the unroll's positions;
+    ``value`` (n-step value targets) and ``weight`` (importance weights) are new.
+    """
+
+    observation: np.ndarray  # [B, F] the first step's observation
+    action: np.ndarray  # [B, K] int32, the actions the dynamics unrolls
+    policy: np.ndarray  # [B, K+1, A] the search's improved policies
+    value: np.ndarray  # [B, K+1] n-step value targets
+    reward: np.ndarray  # [B, K] rewards, 0 past the episode's end
+    mask: np.ndarray  # [B, K+1] 1 for real steps
+    weight: np.ndarray  # [B] importance weights
 
 
 def value_targets(
@@ -33,15 +51,15 @@ def loss_batch(
     weights: np.ndarray,
     unroll: int,
     td_steps: int,
-) -> dict[str, np.ndarray]:
-    """The batch of :func:`mallocmuzero.learner.loss.muzero_loss` from sampled sequences."""
+) -> Batch:
+    """The :class:`Batch` of :func:`mallocmuzero.learner.loss.muzero_loss` from sequences."""
     mask = sequences["mask"].astype(np.float32)
-    return {
-        "observation": sequences["observation"][:, 0],
-        "actions": sequences["action"][:, :unroll].astype(np.int32),
-        "target_policy": sequences["policy"][:, : unroll + 1],
-        "target_value": value_targets(sequences["reward"], mask, bootstrap, unroll, td_steps),
-        "target_reward": (sequences["reward"][:, :unroll] * mask[:, :unroll]).astype(np.float32),
-        "mask": mask[:, : unroll + 1],
-        "weight": weights.astype(np.float32),
-    }
+    return Batch(
+        observation=sequences["observation"][:, 0],
+        action=sequences["action"][:, :unroll].astype(np.int32),
+        policy=sequences["policy"][:, : unroll + 1],
+        value=value_targets(sequences["reward"], mask, bootstrap, unroll, td_steps),
+        reward=(sequences["reward"][:, :unroll] * mask[:, :unroll]).astype(np.float32),
+        mask=mask[:, : unroll + 1],
+        weight=weights.astype(np.float32),
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mallocmuzero.replay.schema import STEP_FIELDS, SequenceSpec
+from mallocmuzero.replay.schema import STEP_FIELDS, SequenceSpec, Step
 from mallocmuzero.replay.server import TABLE
 
 
@@ -47,14 +47,14 @@ class SequenceAdder:
             writer.create_item(self.table, self.priority, window)
             self.items_created += 1
 
-    def add(self, steps: dict[str, np.ndarray], done: np.ndarray) -> None:
-        """Append one step per slot (``steps[field][g]``).
+    def add(self, steps: Step, done: np.ndarray) -> None:
+        """Append one step per slot (``steps.field[g]``).
 
         ``done[g]`` ends slot g's game after this step.
         """
         for g in range(len(self._writers)):
             self._real[g] += 1
-            self._append(g, {k: np.asarray(steps[k][g]) for k in STEP_FIELDS})
+            self._append(g, {k: np.asarray(v[g]) for k, v in zip(STEP_FIELDS, steps, strict=True)})
             if done[g]:
                 for _ in range(self.spec.length - 1):
                     self._append(g, self._padding)

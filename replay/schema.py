@@ -10,10 +10,28 @@ normalised reward, the search's improved policy, the search's root value, and ``
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
-STEP_FIELDS = ("observation", "legal", "action", "reward", "policy", "root_value", "mask")
+
+class Step(NamedTuple):
+    """What self-play writes for every game slot of one batched step ([G, ...] each).
+
+    The replay table stores these fields under these names (its signature comes from
+    :meth:`SequenceSpec.step_shapes`), and the learner's ``Batch`` keeps them.
+    """
+
+    observation: np.ndarray  # [G, F] float32, the observation the search saw
+    legal: np.ndarray  # [G, A] bool
+    action: np.ndarray  # [G] int32, the action played
+    reward: np.ndarray  # [G] float32, normalised by the all-slow time
+    policy: np.ndarray  # [G, A] float32, the search's improved policy
+    root_value: np.ndarray  # [G] float32, the search's root value
+    mask: np.ndarray  # [G] float32, 1 for a real step, 0 for padding past the end
+
+
+STEP_FIELDS = Step._fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +49,8 @@ class SequenceSpec:
         return self.unroll_steps + self.td_steps + 1
 
     def step_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-        """Shape and dtype of one step's fields."""
-        return {
+        """Shape and dtype of one slot's value of each :class:`Step` field."""
+        shapes = {
             "observation": ((self.observation_size,), np.dtype(np.float32)),
             "legal": ((self.num_actions,), np.dtype(bool)),
             "action": ((), np.dtype(np.int32)),
@@ -41,6 +59,8 @@ class SequenceSpec:
             "root_value": ((), np.dtype(np.float32)),
             "mask": ((), np.dtype(np.float32)),
         }
+        assert tuple(shapes) == STEP_FIELDS
+        return shapes
 
     def padding_step(self) -> dict[str, np.ndarray]:
         """The step appended past an episode's end: absorbing, masked out."""

@@ -12,6 +12,7 @@ from mallocmuzero.agent.networks import NetworkConfig, init_params
 from mallocmuzero.agent.search import lookahead_returns, make_search
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.random_workload import random_workload
+from mallocmuzero.learner.targets import Batch
 from mallocmuzero.learner.train_state import OptimizerConfig, init_train_state, make_train_step
 
 SMALL = NetworkConfig(latent_size=32, hidden=(64,))
@@ -145,15 +146,15 @@ def fixed_batch(rng: np.random.Generator, batch: int, k: int, features: int, act
     policy = rng.random((batch, k + 1, actions)).astype(np.float32) ** 4
     mask = np.ones((batch, k + 1), np.float32)
     mask[: batch // 4, -2:] = 0.0  # some sequences end early
-    return {
-        "observation": rng.random((batch, features)).astype(np.float32),
-        "actions": rng.integers(0, actions, (batch, k)).astype(np.int32),
-        "target_policy": policy / policy.sum(-1, keepdims=True),
-        "target_value": (rng.random((batch, k + 1)) * 0.3 * mask).astype(np.float32),
-        "target_reward": (rng.random((batch, k)) * 0.02 * mask[:, 1:]).astype(np.float32),
-        "mask": mask,
-        "weight": np.ones(batch, np.float32),
-    }
+    return Batch(
+        observation=rng.random((batch, features)).astype(np.float32),
+        action=rng.integers(0, actions, (batch, k)).astype(np.int32),
+        policy=policy / policy.sum(-1, keepdims=True),
+        value=(rng.random((batch, k + 1)) * 0.3 * mask).astype(np.float32),
+        reward=(rng.random((batch, k)) * 0.02 * mask[:, 1:]).astype(np.float32),
+        mask=mask,
+        weight=np.ones(batch, np.float32),
+    )
 
 
 def test_loss_decreases_on_a_fixed_batch():

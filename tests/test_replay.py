@@ -14,7 +14,7 @@ from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.learner.targets import loss_batch, value_targets
 from mallocmuzero.replay.adder import SequenceAdder
 from mallocmuzero.replay.sampling import sample_batch, update_priorities
-from mallocmuzero.replay.schema import STEP_FIELDS, SequenceSpec
+from mallocmuzero.replay.schema import STEP_FIELDS, SequenceSpec, Step
 from mallocmuzero.replay.server import TABLE, ReplayConfig, start_server
 
 reverb = pytest.importorskip("reverb")
@@ -45,7 +45,7 @@ def record_and_add(game, spec, client, steps=25):
 
     def add(batch, done):
         for g in range(game.num_games):
-            episodes[g][-1].append({k: np.array(batch[k][g]) for k in STEP_FIELDS})
+            episodes[g][-1].append({k: np.array(getattr(batch, k)[g]) for k in STEP_FIELDS})
             if done[g]:
                 episodes[g].append([])
         adder.add(batch, done)
@@ -153,7 +153,7 @@ def test_replay_service_checkpoint_resumes_under_the_current_config(tmp_path):
         steps = {k: np.zeros((2, *shape), dtype) for k, (shape, dtype) in shapes.items()}
         steps["observation"][:] = rng.random((2, 6))
         steps["mask"][:] = 1.0
-        adder.add(steps, np.array([t == 7, False]))
+        adder.add(Step(**steps), np.array([t == 7, False]))
     adder.flush()
     items = service.size()
     assert items > 0 and service.checkpoint(str(tmp_path / "ckpt")) == items
