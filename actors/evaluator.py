@@ -22,6 +22,7 @@ from mallocmuzero.actors.evaluate import agent_solve
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.render import render_memory_map
 from mallocmuzero.env.workload import Workload, resolve_capacity
+from mallocmuzero.memory import release_free_memory
 from mallocmuzero.solvers.greedy import solve_msa
 
 
@@ -86,6 +87,7 @@ class EvaluatorService:
                 images[f"memory_map/{name}/agent"] = render_memory_map(workload, agent)
                 images[f"memory_map/{name}/msa"] = render_memory_map(workload, msa)
         self._evaluations += 1
+        release_free_memory()  # a large program's game and memory maps are garbage now
         scalars = {**gains, "gain/mean": float(np.mean(list(gains.values())))}
         if large:
             scalars["gain/large_mean"] = float(np.mean(large))

@@ -127,6 +127,7 @@ def memory_table(
         if not steady:
             continue
         start = steady[0]
+        per_minute = {int(t // 60): snap[pid][2] for t, snap in late if pid in snap}
         rows.append({
             "process": role if seen[role] == 1 else f"{role} #{seen[role]}",
             "at_start": start, "end": steady[-1], "min": min(steady), "max": max(steady),
@@ -134,6 +135,7 @@ def memory_table(
             "flat": max(abs(v / start - 1) for v in steady) <= 0.05,
             "checkpoint_peak": max(during) if during else None,
             "checkpoint_samples": len(during),
+            "per_minute": sorted(per_minute.items()),  # (minute, MiB), the last sample of each
         })  # fmt: skip
     return rows
 

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from mallocmuzero.memory import release_free_memory
 from mallocmuzero.replay.checkpoint import item_count, retarget_checkpoint
 from mallocmuzero.replay.schema import SequenceSpec
 from mallocmuzero.replay.server import TABLE, ReplayConfig, make_table
@@ -77,6 +78,7 @@ class ReplayService:
         target = Path(destination)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(written), str(target))
+        release_free_memory()  # the serialisation buffers, kept by glibc otherwise
         return item_count(target)
 
     def stop(self) -> None:

@@ -51,6 +51,17 @@ def timer_checkpoint(run: Path, after: str, proc: subprocess.Popen) -> str:
     return wait_for(newer, 300, f"a checkpoint after {after}", proc)
 
 
+def learner_moved_past(log: Path, checkpoint: str, proc: subprocess.Popen) -> None:
+    """Wait until a progress line shows a learner step later than ``checkpoint``'s."""
+    step = int(checkpoint.split("_")[1])
+
+    def logged() -> bool:
+        steps = [int(s) for s in re.findall(r"\[train\] step (\d+) \|", log.read_text())]
+        return bool(steps) and steps[-1] > step
+
+    wait_for(logged, 300, f"a learner step after {checkpoint}", proc)
+
+
 def stop(proc: subprocess.Popen, deliveries: list[tuple[bool, int]]) -> tuple[int, float, set]:
     """Deliver (to the group?, signal) in turn; exit code, seconds to exit, the run's pids."""
     tree = process_tree(proc.pid)  # the driver, its Ray runtime and the workers
@@ -69,11 +80,16 @@ def stop(proc: subprocess.Popen, deliveries: list[tuple[bool, int]]) -> tuple[in
     return code, time.monotonic() - started, tree
 
 
+CHECKPOINT_LINE = r"\[train\] checkpoint (step_\d+): \d+ replay items"
+
+
 def final_checkpoint(log: Path, signal_name: str) -> str:
-    """The checkpoint written after the stop line of ``signal_name``."""
-    _, stopped, after = log.read_text().partition(f"[train] stopping: signal {signal_name}")
-    written = re.search(r"\[train\] checkpoint (step_\d+): \d+ replay items", after)
+    """The checkpoint written after the stop line; later than every timer checkpoint."""
+    before, stopped, after = log.read_text().partition(f"[train] stopping: signal {signal_name}")
+    written = re.search(CHECKPOINT_LINE, after)
     assert stopped and written, log.read_text()[-3000:]
+    timer = re.findall(CHECKPOINT_LINE, before)
+    assert timer and written.group(1) > max(timer), (written.group(1), timer)
     return written.group(1)
 
 
@@ -152,6 +168,7 @@ def test_every_stop_checkpoints_and_tensorboard_serves_the_run(small_suite, tmp_
     wait_for(lambda: "eval gain/msa" in (tmp_path / "first.log").read_text(), 300,
              "an evaluation (for its memory maps)", proc)  # fmt: skip
     last_timer = timer_checkpoint(run, first, proc)
+    learner_moved_past(tmp_path / "first.log", last_timer, proc)
     code, seconds, tree = stop(proc, [(True, signal.SIGTERM)])
     assert code == 0 and seconds < 60, (code, seconds)
     final = final_checkpoint(tmp_path / "first.log", "SIGTERM")
@@ -161,6 +178,7 @@ def test_every_stop_checkpoints_and_tensorboard_serves_the_run(small_suite, tmp_
     # 2. Resumed; SIGINT to the driver alone.
     proc = start(run, small_suite, tmp_path / "second.log")
     last_timer = timer_checkpoint(run, final, proc)
+    learner_moved_past(tmp_path / "second.log", last_timer, proc)
     code, seconds, tree = stop(proc, [(False, signal.SIGINT)])
     assert code == 0 and seconds < 60, (code, seconds)
     final = final_checkpoint(tmp_path / "second.log", "SIGINT")
