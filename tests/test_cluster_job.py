@@ -40,10 +40,11 @@ def free_port() -> int:
 
 
 def ray_cli(*args: str, timeout: float = 120) -> str:
+    """Run the ``ray`` CLI; its output without terminal colour codes."""
     result = subprocess.run([str(BIN / "ray"), *args], cwd=ROOT, env=HEAD_ENV, text=True,
                             capture_output=True, timeout=timeout)  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return result.stdout + result.stderr
+    return re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
 
 
 def submit(api: str, run: Path, suite: Path, max_steps: int) -> str:
@@ -59,8 +60,13 @@ def submit(api: str, run: Path, suite: Path, max_steps: int) -> str:
 
 
 def status(api: str, job: str) -> str:
+    """PENDING, RUNNING, ...; the CLI words a finished job differently (``Job 'x' stopped``)."""
     out = ray_cli("job", "status", "--address", api, job)
-    return re.search(r"Status for job '\w+': (\w+)", out).group(1)
+    found = re.search(r"Status for job '\w+': (\w+)", out) or re.search(
+        r"Job '\w+' (?:was )?(succeeded|failed|stopped)", out
+    )
+    assert found, out[-2000:]
+    return found.group(1).upper()
 
 
 def logs(api: str, job: str) -> str:
