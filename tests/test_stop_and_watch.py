@@ -159,30 +159,36 @@ def check_tensorboard(run: Path, tmp_path: Path, final_step: int) -> None:
         proc.wait(timeout=30)
 
 
+def stopped_cleanly(
+    run: Path, proc: subprocess.Popen, log: Path, after: str, to_group: bool, signum: int
+) -> str:
+    """After a timer checkpoint newer than ``after`` and a learner step past it, one signal:
+    exit 0 within 60 s, a final checkpoint later than every timer one, the runtime gone."""
+    last_timer = timer_checkpoint(run, after, proc)
+    learner_moved_past(log, last_timer, proc)
+    code, seconds, tree = stop(proc, [(to_group, signum)])
+    assert code == 0 and seconds < 60, (code, seconds)
+    final = final_checkpoint(log, signal.Signals(signum).name)
+    assert final > last_timer and checkpoint_problem(run / "checkpoints" / final) is None
+    wait_for(lambda: not alive(tree), 30, "the runtime's processes to stop")
+    return final
+
+
 def test_every_stop_checkpoints_and_tensorboard_serves_the_run(small_suite, tmp_path):
     run = tmp_path / "run"
 
     # 1. SIGTERM to the whole process group.
-    proc = start(run, small_suite, tmp_path / "first.log")
+    log = tmp_path / "first.log"
+    proc = start(run, small_suite, log)
     first = timer_checkpoint(run, "", proc)
-    wait_for(lambda: "eval gain/msa" in (tmp_path / "first.log").read_text(), 300,
+    wait_for(lambda: "eval gain/msa" in log.read_text(), 300,
              "an evaluation (for its memory maps)", proc)  # fmt: skip
-    last_timer = timer_checkpoint(run, first, proc)
-    learner_moved_past(tmp_path / "first.log", last_timer, proc)
-    code, seconds, tree = stop(proc, [(True, signal.SIGTERM)])
-    assert code == 0 and seconds < 60, (code, seconds)
-    final = final_checkpoint(tmp_path / "first.log", "SIGTERM")
-    assert final > last_timer and checkpoint_problem(run / "checkpoints" / final) is None
-    wait_for(lambda: not alive(tree), 30, "the runtime's processes to stop")
+    final = stopped_cleanly(run, proc, log, first, to_group=True, signum=signal.SIGTERM)
 
     # 2. Resumed; SIGINT to the driver alone.
-    proc = start(run, small_suite, tmp_path / "second.log")
-    last_timer = timer_checkpoint(run, final, proc)
-    learner_moved_past(tmp_path / "second.log", last_timer, proc)
-    code, seconds, tree = stop(proc, [(False, signal.SIGINT)])
-    assert code == 0 and seconds < 60, (code, seconds)
-    final = final_checkpoint(tmp_path / "second.log", "SIGINT")
-    assert final > last_timer and checkpoint_problem(run / "checkpoints" / final) is None
+    log = tmp_path / "second.log"
+    proc = start(run, small_suite, log)
+    final = stopped_cleanly(run, proc, log, final, to_group=False, signum=signal.SIGINT)
     final_step = json.loads((run / "checkpoints" / final / "meta.json").read_text())["step"]
 
     check_tensorboard(run, tmp_path, final_step)
