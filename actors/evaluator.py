@@ -57,14 +57,13 @@ class EvaluatorService:
         workloads: list[Workload],
     ) -> None:
         """``make_parts`` builds the spec and search; ``settings`` is the config's evaluator."""
-        e = settings
         self._spec, self._search = make_parts()
-        self._cases = evaluation_cases(workloads, e.fractions)
+        self._cases = evaluation_cases(workloads, settings.fractions)
         self._large = [
-            i for i, (_, w) in enumerate(self._cases) if w.num_buffers >= e.large_buffers
+            i for i, (_, w) in enumerate(self._cases) if w.num_buffers >= settings.large_buffers
         ]
         self._msa = [solve_msa(w) for _, w in self._cases]
-        self._images, self._budget_s = e.images, e.budget_s
+        self._images, self._budget_s = settings.images, settings.budget_s
         self._evaluations = 0
 
     def evaluate(self, params: Any, version: int) -> dict[str, Any]:

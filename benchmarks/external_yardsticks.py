@@ -32,10 +32,15 @@ SEARCH_SOLVERS = ("restarts", "beam", "cpsat")
 OMNIMALLOC = ("telamalloc", "supermalloc", "greedy_by_area", "best_fit")
 
 
+def instruction_starts(workload: Workload) -> np.ndarray:
+    """When each instruction starts in the instance's own time units, then the end [T+1]."""
+    return np.concatenate([[0], np.cumsum(workload.repeat).astype(np.int64)])
+
+
 def live_time(workload: Workload) -> np.ndarray:
     """Each buffer's live time in the instance's own time units (repeats summed)."""
-    ends = np.concatenate([[0.0], np.cumsum(workload.repeat)])
-    return ends[workload.end] - ends[workload.start]
+    starts = instruction_starts(workload)
+    return starts[workload.end] - starts[workload.start]
 
 
 def area_share(workload: Workload, offsets: np.ndarray) -> float:
@@ -48,7 +53,7 @@ def omnimalloc_placement(workload: Workload, allocator: str) -> tuple[np.ndarray
     """OmniMalloc's offsets for every buffer (no capacity) and the peak they reach."""
     from omnimalloc import Allocation, allocate
 
-    times = np.concatenate([[0], np.cumsum(workload.repeat).astype(np.int64)])
+    times = instruction_starts(workload)
     buffers = [
         Allocation(b, int(workload.size[b]), int(times[workload.start[b]]),
                    int(times[workload.end[b]]))
