@@ -51,6 +51,8 @@ _EXPORTS = {
     "load_agent": "cluster.components",
     # training
     "load_config": "configs.loader",
+    "ExperimentConfig": "configs.schema",
+    "with_values": "configs.schema",
     "train_distributed": "cluster.launch",
     "train_sync": "cluster.sync_runner",
 }

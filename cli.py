@@ -137,6 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train on Ray (local runtime or a cluster) or with the synchronous runner."""
     from mallocmuzero.cluster import run_checkpoint
     from mallocmuzero.configs.loader import load_config
+    from mallocmuzero.configs.schema import ConfigError, with_values
 
     config = load_config(args.config, args.set)
     has_checkpoint = next(run_checkpoint.candidates(args.run_dir), None) is not None
@@ -144,10 +145,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"--resume: {args.run_dir} holds no checkpoint to resume from")
     if args.runner == "sync" and args.address:
         raise UserError("--address needs the ray runner (drop --runner sync)")
-    if args.max_steps is not None:
-        config.run.max_steps = args.max_steps
-    if args.max_minutes is not None:
-        config.run.max_minutes = args.max_minutes
+    limits = {"run.max_steps": args.max_steps, "run.max_minutes": args.max_minutes}
+    try:
+        config = with_values(config, {k: v for k, v in limits.items() if v is not None})
+    except ConfigError as exc:
+        raise UserError(f"--max-steps/--max-minutes: {exc}") from None
     if not config.run.max_steps and not config.run.max_minutes:
         print(
             "mallocmuzero: no --max-steps or --max-minutes: training until Ctrl-C", file=sys.stderr

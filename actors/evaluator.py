@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import ml_collections
 import numpy as np
 
 from mallocmuzero.actors.evaluate import agent_solve
+from mallocmuzero.configs.schema import EvaluatorConfig
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.render import render_memory_map
 from mallocmuzero.env.workload import Workload, resolve_capacity
@@ -53,7 +53,7 @@ class EvaluatorService:
     def __init__(
         self,
         make_parts: Callable[[], tuple[ObservationSpec, Callable]],
-        settings: ml_collections.ConfigDict,
+        settings: EvaluatorConfig,
         workloads: list[Workload],
     ) -> None:
         """``make_parts`` builds the spec and search; ``settings`` is the config's evaluator."""

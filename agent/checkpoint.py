@@ -15,22 +15,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import ml_collections
 from flax import serialization
 
 from mallocmuzero.agent.networks import NetworkConfig, init_params
+from mallocmuzero.configs.schema import ConfigError, ExperimentConfig, migrate
 from mallocmuzero.errors import UserError
 
 
-def dataclass_from_section(cls: type, section: ml_collections.ConfigDict, **extra: Any):
+def dataclass_from_section(cls: type, section: Any, **extra: Any):
     """Build dataclass ``cls`` from the config section's fields of the same names."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    values = {k: section[k] for k in section.keys() if k in names}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**values, **extra)
+    names = {f.name for f in dataclasses.fields(cls)} - set(extra)
+    values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+    return cls(**{k: v for k, v in values.items() if k in names}, **extra)
 
 
-def network_config(config: ml_collections.ConfigDict, num_actions: int) -> NetworkConfig:
+def network_config(config: ExperimentConfig, num_actions: int) -> NetworkConfig:
     """The NetworkConfig of an experiment config (reward support = value support)."""
     n = config.network
     return dataclass_from_section(
@@ -46,7 +45,7 @@ def network_config(config: ml_collections.ConfigDict, num_actions: int) -> Netwo
 def save_checkpoint(
     folder: str | os.PathLike[str],
     params: Any,
-    config: ml_collections.ConfigDict,
+    config: ExperimentConfig,
     meta: dict[str, Any],
 ) -> Path:
     """Write params, config and meta atomically into ``folder``."""
@@ -55,7 +54,7 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         (tmp / "params.msgpack").write_bytes(serialization.to_bytes(params))
-        (tmp / "config.json").write_text(config.to_json(indent=1))
+        (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if target.exists():
             old = target.with_name(f".{target.name}.old")
@@ -78,11 +77,13 @@ def load_checkpoint(folder: str | os.PathLike[str]):
         if not (path / name).is_file():
             raise UserError(f"{path}: not a mallocmuzero checkpoint (missing {name})")
     try:
-        config = ml_collections.ConfigDict(json.loads((path / "config.json").read_text()))
+        config = migrate(json.loads((path / "config.json").read_text()))
         meta = json.loads((path / "meta.json").read_text())
         net = network_config(config, int(meta["num_actions"]))
         template = init_params(net, int(meta["observation_size"]))
         params = serialization.from_bytes(template, (path / "params.msgpack").read_bytes())
-    except (ValueError, KeyError, json.JSONDecodeError) as exc:
+    except ConfigError as exc:
+        raise UserError(f"{path / 'config.json'}: {exc}") from None
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: corrupt checkpoint: {exc}") from None
     return params, config, meta, net

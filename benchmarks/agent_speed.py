@@ -23,7 +23,7 @@ from mallocmuzero.agent.checkpoint import network_config
 from mallocmuzero.agent.networks import init_params
 from mallocmuzero.agent.search import make_search
 from mallocmuzero.cluster.components import observation_spec, optimizer_config
-from mallocmuzero.configs import default
+from mallocmuzero.configs.schema import ExperimentConfig
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.learner.targets import Batch
@@ -48,7 +48,7 @@ def search_speed(workloads: Sequence[Workload], seconds: float = 5.0) -> dict[st
     per game step) is a feature the game computes, so the core is timed both ways: without
     it the figure is the core's own overhead, with it the cost of the feature too.
     """
-    config = default.get_config()
+    config = ExperimentConfig()
     sampler = CapacitySampler(list(workloads), 0.05, 0.6)
     search = make_search(
         network_config(config, observation_spec(config).num_actions),
@@ -90,7 +90,7 @@ def _raw_search(search, params, keys, core: SelfPlay) -> None:
 
 def learner_speed(seconds: float = 5.0) -> dict[str, float]:
     """Jitted train steps per second at the default batch, on synthetic batches."""
-    config = default.get_config()
+    config = ExperimentConfig()
     spec = observation_spec(config)
     net = network_config(config, spec.num_actions)
     opt = optimizer_config(config)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mallocmuzero.cluster.launch import train_distributed
-from mallocmuzero.configs import default
+from mallocmuzero.configs.schema import ExperimentConfig, with_values
 
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
@@ -148,15 +148,17 @@ def measured_run(
     memory_from_minute: float = 5.0,
 ):
     """One local distributed run; returns its late-run figures (and memory samples)."""
-    config = default.get_config()
-    config.workloads.dir = workloads
-    config.run.max_minutes = minutes
-    config.run.log_interval_s = 10.0
-    config.run.checkpoint_interval_minutes = 1e9
-    config.evaluator.interval_s = 1e9
-    for key, value in overrides.items():
-        section, name = key.split(".")
-        config[section][name] = value
+    config = with_values(
+        ExperimentConfig(),
+        {
+            "workloads.dir": workloads,
+            "run.max_minutes": minutes,
+            "run.log_interval_s": 10.0,
+            "run.checkpoint_interval_minutes": 1e9,
+            "evaluator.interval_s": 1e9,
+            **overrides,
+        },
+    )
     sampler = MemorySampler() if memory else None
     with tempfile.TemporaryDirectory(prefix="mmz-bench-") as folder:
         run = Path(folder) / "run"

@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import ml_collections
 import numpy as np
 
 from mallocmuzero.actors.evaluate import agent_solve
@@ -20,7 +19,7 @@ from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
 from mallocmuzero.agent.checkpoint import dataclass_from_section, load_checkpoint, network_config
 from mallocmuzero.agent.networks import NetworkConfig
 from mallocmuzero.agent.search import lookahead_returns, make_search
-from mallocmuzero.configs.loader import rollout_weight_problem
+from mallocmuzero.configs.schema import ExperimentConfig, rollout_weight_problem
 from mallocmuzero.env.augment import augment
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.observation import ObservationSpec
@@ -36,16 +35,14 @@ from mallocmuzero.replay.server import ReplayConfig
 from mallocmuzero.solvers.registry import pretrained_checkpoint
 
 
-def observation_spec(config: ml_collections.ConfigDict) -> ObservationSpec:
+def observation_spec(config: ExperimentConfig) -> ObservationSpec:
     """The game's observation sizes from the config."""
     g = config.game
-    # Checkpoints written before the lookahead block existed have no such key.
-    lookahead = bool(g.get("lookahead", False))
-    return ObservationSpec(g.num_offset_actions, g.occupancy_bins, g.window, lookahead)
+    return ObservationSpec(g.num_offset_actions, g.occupancy_bins, g.window, g.lookahead)
 
 
 def agent_search(
-    config: ml_collections.ConfigDict,
+    config: ExperimentConfig,
     net: NetworkConfig | None = None,
     rollout_weight: float | None = None,
 ):
@@ -57,7 +54,7 @@ def agent_search(
     """
     spec = observation_spec(config)
     if rollout_weight is None:
-        rollout_weight = float(config.search.get("rollout_weight", 0.0))
+        rollout_weight = config.search.rollout_weight
     problem = rollout_weight_problem(rollout_weight, spec.lookahead)
     if problem:
         raise UserError(f"a rollout weight {problem}")
@@ -79,7 +76,7 @@ class LoadedAgent:
     """
 
     params: Any
-    config: ml_collections.ConfigDict
+    config: ExperimentConfig
     meta: dict[str, Any]
     net: NetworkConfig
     spec: ObservationSpec
@@ -94,13 +91,13 @@ class LoadedAgent:
         )  # fmt: skip
 
 
-def solve_time_weights(config: ml_collections.ConfigDict) -> list[float]:
+def solve_time_weights(config: ExperimentConfig) -> list[float]:
     """Default solve-time rollout weights: the trained one, and 1 (the rollouts' verdict).
 
     A network trained without lookahead has only weight 0.
     """
-    trained = float(config.search.get("rollout_weight", 0.0))
-    if not config.game.get("lookahead", False):
+    trained = config.search.rollout_weight
+    if not config.game.lookahead:
         return [trained]
     return [trained] if trained == 1.0 else [trained, 1.0]
 
@@ -138,17 +135,17 @@ def solve_agent(
     return load_agent(checkpoint, rollout_weights).solve(workload, samples=samples, seed=seed)
 
 
-def optimizer_config(config: ml_collections.ConfigDict) -> OptimizerConfig:
+def optimizer_config(config: ExperimentConfig) -> OptimizerConfig:
     """The learner's optimizer settings from the config."""
     return dataclass_from_section(OptimizerConfig, config.learner)
 
 
-def agent_network(config: ml_collections.ConfigDict) -> NetworkConfig:
+def agent_network(config: ExperimentConfig) -> NetworkConfig:
     """The network configuration of an experiment."""
     return network_config(config, observation_spec(config).num_actions)
 
 
-def sequence_spec(config: ml_collections.ConfigDict) -> SequenceSpec:
+def sequence_spec(config: ExperimentConfig) -> SequenceSpec:
     """Shapes of a replay sequence."""
     spec = observation_spec(config)
     return SequenceSpec(
@@ -157,29 +154,22 @@ def sequence_spec(config: ml_collections.ConfigDict) -> SequenceSpec:
 
 
 def replay_config(
-    config: ml_collections.ConfigDict, samples_per_insert: float | None = None
+    config: ExperimentConfig, samples_per_insert: float | None = None
 ) -> ReplayConfig:
     """The replay table settings; ``samples_per_insert=0`` gives a plain minimum-size limiter."""
-    r = config.replay
-    return ReplayConfig(
-        max_size=r.max_size,
-        priority_exponent=r.priority_exponent,
-        samples_per_insert=r.samples_per_insert
-        if samples_per_insert is None
-        else samples_per_insert,
-        min_size_to_sample=r.min_size_to_sample,
-        error_buffer=float(r.error_buffer),
-        period=r.period,
-    )
+    replay = dataclass_from_section(ReplayConfig, config.replay)
+    if samples_per_insert is None:
+        return replay
+    return dataclasses.replace(replay, samples_per_insert=samples_per_insert)
 
 
-def base_workloads(config: ml_collections.ConfigDict) -> list[Workload]:
+def base_workloads(config: ExperimentConfig) -> list[Workload]:
     """The programs of the config's training split."""
     return load_split(config.workloads.dir, config.workloads.split)
 
 
 def training_workloads(
-    config: ml_collections.ConfigDict, base: list[Workload], seed: int
+    config: ExperimentConfig, base: list[Workload], seed: int
 ) -> list[Workload]:
     """``base`` plus the config's augmentations of it, drawn with ``seed``."""
     wc = config.workloads
@@ -188,7 +178,7 @@ def training_workloads(
 
 
 def make_self_play(
-    config: ml_collections.ConfigDict,
+    config: ExperimentConfig,
     workloads: list[Workload],
     add: Callable[[dict[str, np.ndarray], np.ndarray], None] | None,
     seed: int,
@@ -202,7 +192,7 @@ def make_self_play(
     return SelfPlay(game, agent_search(config), add, seed=seed)
 
 
-def make_learner(config: ml_collections.ConfigDict, state: Any = None) -> Learner:
+def make_learner(config: ExperimentConfig, state: Any = None) -> Learner:
     """The learner core of the config (a fresh state unless ``state`` is given)."""
     return Learner(
         agent_network(config),
@@ -213,7 +203,7 @@ def make_learner(config: ml_collections.ConfigDict, state: Any = None) -> Learne
     )
 
 
-def make_replay_dataset(config: ml_collections.ConfigDict, client) -> ReplayDataset:
+def make_replay_dataset(config: ExperimentConfig, client) -> ReplayDataset:
     """The learner's prioritized batches from the replay table behind ``client``."""
     return ReplayDataset(client, config.learner.batch_size, config.replay.importance_beta)
 
@@ -225,7 +215,7 @@ def make_replay_dataset(config: ml_collections.ConfigDict, client) -> ReplayData
 
 
 def self_play_parts(
-    config: ml_collections.ConfigDict, base: list[Workload], seed: int, client
+    config: ExperimentConfig, base: list[Workload], seed: int, client
 ) -> tuple[SelfPlay, SequenceAdder]:
     """A self-play actor's core and the adder that streams its steps through ``client``."""
     adder = SequenceAdder(
@@ -236,12 +226,12 @@ def self_play_parts(
 
 
 def learner_parts(
-    config: ml_collections.ConfigDict, state: Any, client
+    config: ExperimentConfig, state: Any, client
 ) -> tuple[Learner, ReplayDataset]:
     """The learner core (from ``state``, or fresh) and its replay dataset behind ``client``."""
     return make_learner(config, state=state), make_replay_dataset(config, client)
 
 
-def evaluator_parts(config: ml_collections.ConfigDict) -> tuple[ObservationSpec, Callable]:
+def evaluator_parts(config: ExperimentConfig) -> tuple[ObservationSpec, Callable]:
     """The evaluator's observation spec and search (greedy play of the newest parameters)."""
     return observation_spec(config), agent_search(config)

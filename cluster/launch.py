@@ -17,8 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ml_collections
-
 from mallocmuzero.cluster.package_shipping import stage_package
 from mallocmuzero.cluster.runtime import (
     kill_descendants,
@@ -26,12 +24,13 @@ from mallocmuzero.cluster.runtime import (
     stop_signals_reach_the_driver_only,
 )
 from mallocmuzero.cluster.supervisor import RunFailedError, Supervisor
+from mallocmuzero.configs.schema import ExperimentConfig
 
 __all__ = ["RunFailedError", "train_distributed"]
 
 
 def train_distributed(
-    config: ml_collections.ConfigDict,
+    config: ExperimentConfig,
     run_dir: str,
     address: str | None = None,
     progress: Callable[[str], None] = print,

@@ -9,10 +9,11 @@ curve never zigzags across a resume. A scalar is written at most once per step.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
-import ml_collections
+from mallocmuzero.configs.schema import ExperimentConfig
 
 
 class TensorBoard:
@@ -53,9 +54,9 @@ class TensorBoard:
                 image = self._tf.io.decode_png(png, channels=3)[None]
                 self._tf.summary.image(tag, image)
 
-    def config(self, step: int, config: ml_collections.ConfigDict) -> None:
+    def config(self, step: int, config: ExperimentConfig) -> None:
         """Log the run's config as a text summary."""
-        text = "```\n" + config.to_json(indent=1) + "\n```"
+        text = "```\n" + json.dumps(config.to_dict(), indent=1) + "\n```"
         with self._writer.as_default(step=step):
             self._tf.summary.text("config", text)
 

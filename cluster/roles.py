@@ -15,12 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ml_collections
-
 from mallocmuzero.actors.evaluator import EvaluatorService
 from mallocmuzero.actors.service import SelfPlayService, thread_limits
 from mallocmuzero.actors.workload_sampler import load_split
 from mallocmuzero.cluster import components
+from mallocmuzero.configs.schema import ExperimentConfig
 from mallocmuzero.errors import UserError
 from mallocmuzero.learner.service import LearnerService
 from mallocmuzero.replay.service import ReplayService
@@ -43,7 +42,7 @@ def ray_options(num_cpus: float, env: dict[str, str], **extra: Any) -> dict[str,
 class RoleLauncher:
     """Starts the roles of one config on the Ray runtime ``ray``."""
 
-    def __init__(self, ray: Any, config: ml_collections.ConfigDict) -> None:
+    def __init__(self, ray: Any, config: ExperimentConfig) -> None:
         self.ray, self.config = ray, config
 
     def replay(self, scratch: Path, restore_from: Path | None) -> tuple[Any, str]:

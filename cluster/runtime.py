@@ -14,14 +14,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import ml_collections
-
+from mallocmuzero.configs.schema import ExperimentConfig
 from mallocmuzero.errors import UserError
 
 LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a one-machine runtime on 127.0.0.1
 
 
-def required_cpus(config: ml_collections.ConfigDict) -> float:
+def required_cpus(config: ExperimentConfig) -> float:
     """CPUs the roles declare: actors, learner, replay server and evaluator."""
     return (
         config.actors.num_actors * config.actors.num_cpus
@@ -31,7 +30,7 @@ def required_cpus(config: ml_collections.ConfigDict) -> float:
     )
 
 
-def check_resources(config: ml_collections.ConfigDict, available: dict[str, float]) -> None:
+def check_resources(config: ExperimentConfig, available: dict[str, float]) -> None:
     """Refuse a config the cluster can never place (it would wait forever)."""
     need, have = required_cpus(config), available.get("CPU", 0.0)
     if need > have + 1e-9:
@@ -48,7 +47,7 @@ def check_resources(config: ml_collections.ConfigDict, available: dict[str, floa
 
 
 def start_ray(
-    config: ml_collections.ConfigDict, address: str | None, package: Path | None = None
+    config: ExperimentConfig, address: str | None, package: Path | None = None
 ) -> None:
     """Join the cluster at ``address``, or start a local runtime bound to 127.0.0.1.
 

@@ -18,12 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ml_collections
-
 from mallocmuzero.agent.checkpoint import save_checkpoint
 from mallocmuzero.cluster import components, progress, run_checkpoint
 from mallocmuzero.cluster.monitor import TensorBoard
 from mallocmuzero.cluster.roles import Role, RoleLauncher
+from mallocmuzero.configs.schema import ExperimentConfig
 from mallocmuzero.errors import UserError
 from mallocmuzero.learner.service import restore_train_state, save_train_state
 from mallocmuzero.learner.train_state import init_train_state
@@ -41,7 +40,7 @@ class Supervisor:
 
     def __init__(
         self,
-        config: ml_collections.ConfigDict,
+        config: ExperimentConfig,
         run_dir: str,
         progress: Callable[[str], None] = print,
     ) -> None:

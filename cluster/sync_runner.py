@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ml_collections
 import numpy as np
 
 from mallocmuzero.agent.checkpoint import save_checkpoint
@@ -28,13 +27,14 @@ from mallocmuzero.cluster.components import (
     training_workloads,
 )
 from mallocmuzero.cluster.run_checkpoint import agent_meta
+from mallocmuzero.configs.schema import ExperimentConfig
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.replay.adder import SequenceAdder
 from mallocmuzero.replay.server import TABLE, start_server
 
 
 def train_sync(
-    config: ml_collections.ConfigDict,
+    config: ExperimentConfig,
     run_dir: str,
     workloads: list[Workload] | None = None,
     progress: Callable[[str], None] = print,

@@ -1,4 +1,4 @@
-"""Load a config file (``get_config()``) and apply ``key=value`` overrides."""
+"""Load a config file (``get_config()``), apply ``key=value`` overrides, check it once."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from pathlib import Path
 
 import ml_collections
 
+from mallocmuzero.configs.schema import ConfigError, ExperimentConfig, parse_config
 from mallocmuzero.errors import UserError
 
 
-def load_config(path: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
-    """Run the config file's ``get_config()`` and apply overrides such as ``a.b=3``.
+def load_config(path: str, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Run the config file's ``get_config()``, apply overrides such as ``a.b=3``, check it.
 
     A config file is Python code the user chose to run, as with any ml_collections config;
-    unknown keys and values of the wrong type are errors naming the key.
+    unknown keys, values of the wrong type or range and settings that contradict each
+    other are one-line errors naming the file and the key.
     """
     file = Path(path)
     if not file.is_file():
@@ -35,25 +37,15 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> ml_collections.Conf
         if not sep:
             raise UserError(f"--set {item!r}: expected KEY=VALUE")
         apply_override(config, key.strip(), text.strip(), path)
-    check_consistency(config, path)
-    return config
+    return typed_config(config, path)
 
 
-def rollout_weight_problem(weight: float, lookahead: bool) -> str | None:
-    """What is wrong with a search rollout weight for an observation, or None."""
-    if not 0.0 <= weight <= 1.0:
-        return f"must be in [0, 1] (got {weight:g})"
-    if weight > 0 and not lookahead:
-        return "> 0 needs game.lookahead = True"
-    return None
-
-
-def check_consistency(config: ml_collections.ConfigDict, source: str) -> None:
-    """Reject settings that contradict each other, naming them."""
-    lookahead = config.game.get("lookahead", False)
-    problem = rollout_weight_problem(config.search.get("rollout_weight", 0.0), lookahead)
-    if problem:
-        raise UserError(f"{source}: search.rollout_weight {problem}")
+def typed_config(config: ml_collections.ConfigDict, source: str) -> ExperimentConfig:
+    """The checked :class:`ExperimentConfig` of a ConfigDict; errors name ``source``."""
+    try:
+        return parse_config(config.to_dict())
+    except ConfigError as exc:
+        raise UserError(f"{source}: {exc}") from None
 
 
 def apply_override(config: ml_collections.ConfigDict, key: str, text: str, source: str) -> None:

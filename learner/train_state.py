@@ -20,15 +20,15 @@ from mallocmuzero.learner.loss import muzero_loss
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
-    """Optimizer settings."""
+    """Optimizer settings (defaults: the experiment config's ``learner`` section)."""
 
-    learning_rate: float = 3e-4
-    warmup_steps: int = 200
-    decay_steps: int = 100_000
-    weight_decay: float = 1e-4
-    max_grad_norm: float = 5.0
-    value_weight: float = 0.25
-    target_update_interval: int = 100
+    learning_rate: float
+    warmup_steps: int
+    decay_steps: int
+    weight_decay: float
+    max_grad_norm: float
+    value_weight: float
+    target_update_interval: int
 
 
 class TrainState(NamedTuple):
@@ -95,7 +95,10 @@ def make_train_step(net_config: NetworkConfig, opt_config: OptimizerConfig):
             "grad_norm": optax.global_norm(grads),
             "learning_rate": schedule(state.step),
         }
-        new_state = TrainState(params, target, opt_state, state.rng, step)
+        # The loss draws no randomness today; the key still moves on every step, so a
+        # stochastic part added later never reuses one, and a resumed run continues the chain.
+        rng = jax.random.split(state.rng)[0]
+        new_state = TrainState(params, target, opt_state, rng, step)
         return new_state, metrics, out.priority
 
     return train_step

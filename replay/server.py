@@ -16,14 +16,16 @@ TABLE = "sequences"
 
 @dataclasses.dataclass(frozen=True)
 class ReplayConfig:
-    """Table size, prioritization and the sample-to-insert rate limiter."""
+    """Table size, prioritization and the sample-to-insert rate limiter.
 
-    max_size: int = 100_000
-    priority_exponent: float = 1.0
-    samples_per_insert: float = 4.0
-    min_size_to_sample: int = 1_000
-    error_buffer: float = 1_000.0
-    period: int = 1  # a new sequence starts every `period` steps
+    No defaults here: the experiment config (``configs/schema.py``) holds the only copy.
+    """
+
+    max_size: int
+    priority_exponent: float
+    samples_per_insert: float  # 0: only a minimum size
+    min_size_to_sample: int
+    error_buffer: float
 
 
 def make_table(spec: SequenceSpec, config: ReplayConfig):

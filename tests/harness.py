@@ -1,4 +1,4 @@
-"""What the tests that run real ``mallocmuzero train`` processes share."""
+"""What the tests share: real ``mallocmuzero train`` processes, default settings."""
 
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ TAGS = {
     "self_play/actor1/simulations_per_s", "replay/size", "replay/samples_per_insert",
     "policy_lag", "self_play/episode_return", "eval/gain/mean",
 }  # fmt: skip
+
+
+def default_optimizer(**changes):
+    """The default config's optimizer settings with ``changes`` (learner section keys)."""
+    from mallocmuzero.cluster.components import optimizer_config
+    from mallocmuzero.configs.schema import ExperimentConfig, with_values
+
+    learner = {f"learner.{key}": value for key, value in changes.items()}
+    return optimizer_config(with_values(ExperimentConfig(), learner))
 
 
 def train_args(run: Path, suite: Path, *extra: str) -> list[str]:

@@ -13,7 +13,8 @@ from mallocmuzero.agent.search import lookahead_returns, make_search
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.learner.targets import Batch
-from mallocmuzero.learner.train_state import OptimizerConfig, init_train_state, make_train_step
+from mallocmuzero.learner.train_state import init_train_state, make_train_step
+from harness import default_optimizer
 
 SMALL = NetworkConfig(latent_size=32, hidden=(64,))
 
@@ -158,14 +159,16 @@ def fixed_batch(rng: np.random.Generator, batch: int, k: int, features: int, act
 
 
 def test_loss_decreases_on_a_fixed_batch():
-    opt = OptimizerConfig(learning_rate=3e-3, warmup_steps=5, decay_steps=1000)
+    opt = default_optimizer(learning_rate=3e-3, warmup_steps=5, decay_steps=1000)
     state = init_train_state(SMALL, opt, observation_size=20)
     train_step = make_train_step(SMALL, opt)
     batch = fixed_batch(np.random.default_rng(0), 32, 5, 20, SMALL.num_actions)
-    losses = []
+    losses, keys = [], {tuple(np.asarray(state.rng))}
     for _ in range(150):
         state, metrics, priority = train_step(state, batch)
         losses.append(float(metrics["loss/total"]))
+        keys.add(tuple(np.asarray(state.rng)))
+    assert len(keys) == 151  # the learner's key moves on every step, never repeating
     assert priority.shape == (32,) and np.isfinite(np.asarray(priority)).all()
     assert int(state.step) == 150
     assert losses[-1] < 0.5 * losses[0]
@@ -174,7 +177,7 @@ def test_loss_decreases_on_a_fixed_batch():
 
 @pytest.mark.parametrize("interval", [1, 7])
 def test_target_network_refresh_interval(interval):
-    opt = OptimizerConfig(target_update_interval=interval, warmup_steps=1)
+    opt = default_optimizer(target_update_interval=interval, warmup_steps=1)
     state = init_train_state(SMALL, opt, observation_size=20)
     train_step = make_train_step(SMALL, opt)
     batch = fixed_batch(np.random.default_rng(1), 8, 2, 20, SMALL.num_actions)

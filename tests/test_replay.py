@@ -33,7 +33,7 @@ def setup():
         GameBank.build(workloads), 4, sampler=lambda r: ((w := int(r.integers(3))), caps[w]), seed=0
     )
     spec = SequenceSpec(game.spec.size, game.spec.num_actions, unroll_steps=2, td_steps=3)
-    server = start_server(spec, ReplayConfig(samples_per_insert=0, min_size_to_sample=1))
+    server = start_server(spec, ReplayConfig(1000, 1.0, samples_per_insert=0, min_size_to_sample=1, error_buffer=0))
     client = reverb.Client(f"127.0.0.1:{server.port}")
     yield game, spec, client
     server.stop()
@@ -113,7 +113,8 @@ def test_value_targets_by_hand():
 
 
 def test_loss_batch_from_replay_trains(setup):
-    from mallocmuzero.learner.train_state import OptimizerConfig, init_train_state, make_train_step
+    from mallocmuzero.learner.train_state import init_train_state, make_train_step
+    from harness import default_optimizer
 
     game, spec, client = setup
     record_and_add(game, spec, client, steps=15)
@@ -128,7 +129,7 @@ def test_loss_batch_from_replay_trains(setup):
         spec.unroll_steps,
         spec.td_steps,
     )
-    opt = OptimizerConfig(warmup_steps=1)
+    opt = default_optimizer(warmup_steps=1)
     state = init_train_state(NET, opt, spec.observation_size)
     state, metrics, priority = make_train_step(NET, opt)(
         state, jax.tree_util.tree_map(np.asarray, batch)
@@ -142,7 +143,7 @@ def test_replay_service_checkpoint_resumes_under_the_current_config(tmp_path):
     from mallocmuzero.replay.service import ReplayService
 
     spec = SequenceSpec(observation_size=6, num_actions=3, unroll_steps=2, td_steps=2)
-    old = ReplayConfig(max_size=100, samples_per_insert=4.0, min_size_to_sample=2,
+    old = ReplayConfig(max_size=100, priority_exponent=1.0, samples_per_insert=4.0, min_size_to_sample=2,
                        error_buffer=1000.0)  # fmt: skip
     service = ReplayService(spec, old, str(tmp_path / "scratch"))
     client = reverb.Client(service.address())
@@ -160,7 +161,7 @@ def test_replay_service_checkpoint_resumes_under_the_current_config(tmp_path):
     assert item_count(tmp_path / "ckpt") == items
     service.stop()
 
-    new = ReplayConfig(max_size=55, samples_per_insert=1.0, min_size_to_sample=3,
+    new = ReplayConfig(max_size=55, priority_exponent=1.0, samples_per_insert=1.0, min_size_to_sample=3,
                        error_buffer=10.0)  # fmt: skip
     restored = ReplayService(spec, new, str(tmp_path / "scratch"), str(tmp_path / "ckpt"))
     try:
