@@ -168,9 +168,7 @@ def base_workloads(config: ExperimentConfig) -> list[Workload]:
     return load_split(config.workloads.dir, config.workloads.split)
 
 
-def training_workloads(
-    config: ExperimentConfig, base: list[Workload], seed: int
-) -> list[Workload]:
+def training_workloads(config: ExperimentConfig, base: list[Workload], seed: int) -> list[Workload]:
     """``base`` plus the config's augmentations of it, drawn with ``seed``."""
     wc = config.workloads
     rng = np.random.default_rng(seed)
@@ -225,9 +223,7 @@ def self_play_parts(
     return make_self_play(config, workloads, adder.add, seed), adder
 
 
-def learner_parts(
-    config: ExperimentConfig, state: Any, client
-) -> tuple[Learner, ReplayDataset]:
+def learner_parts(config: ExperimentConfig, state: Any, client) -> tuple[Learner, ReplayDataset]:
     """The learner core (from ``state``, or fresh) and its replay dataset behind ``client``."""
     return make_learner(config, state=state), make_replay_dataset(config, client)
 

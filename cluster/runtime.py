@@ -46,9 +46,7 @@ def check_resources(config: ExperimentConfig, available: dict[str, float]) -> No
         )
 
 
-def start_ray(
-    config: ExperimentConfig, address: str | None, package: Path | None = None
-) -> None:
+def start_ray(config: ExperimentConfig, address: str | None, package: Path | None = None) -> None:
     """Join the cluster at ``address``, or start a local runtime bound to 127.0.0.1.
 
     On a cluster, ``package`` (the driver's staged ``mallocmuzero``) becomes the job's

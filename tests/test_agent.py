@@ -14,6 +14,7 @@ from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.learner.targets import Batch
 from mallocmuzero.learner.train_state import init_train_state, make_train_step
+
 from harness import default_optimizer
 
 SMALL = NetworkConfig(latent_size=32, hidden=(64,))

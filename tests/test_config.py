@@ -38,7 +38,7 @@ def test_every_section_is_frozen_and_typed():
     config = ExperimentConfig()
     for name in SECTIONS:
         with pytest.raises(dataclasses.FrozenInstanceError):
-            setattr(getattr(config, name), "x", 1)
+            getattr(config, name).x = 1
     assert parse_config({"learner": {"learning_rate": 1}}).learner.learning_rate == 1.0
     assert parse_config({"network": {"hidden": [32, 16]}}).network.hidden == (32, 16)
 

@@ -33,7 +33,8 @@ def setup():
         GameBank.build(workloads), 4, sampler=lambda r: ((w := int(r.integers(3))), caps[w]), seed=0
     )
     spec = SequenceSpec(game.spec.size, game.spec.num_actions, unroll_steps=2, td_steps=3)
-    server = start_server(spec, ReplayConfig(1000, 1.0, samples_per_insert=0, min_size_to_sample=1, error_buffer=0))
+    unlimited = ReplayConfig(1000, 1.0, samples_per_insert=0, min_size_to_sample=1, error_buffer=0)
+    server = start_server(spec, unlimited)
     client = reverb.Client(f"127.0.0.1:{server.port}")
     yield game, spec, client
     server.stop()
@@ -114,6 +115,7 @@ def test_value_targets_by_hand():
 
 def test_loss_batch_from_replay_trains(setup):
     from mallocmuzero.learner.train_state import init_train_state, make_train_step
+
     from harness import default_optimizer
 
     game, spec, client = setup
@@ -143,8 +145,8 @@ def test_replay_service_checkpoint_resumes_under_the_current_config(tmp_path):
     from mallocmuzero.replay.service import ReplayService
 
     spec = SequenceSpec(observation_size=6, num_actions=3, unroll_steps=2, td_steps=2)
-    old = ReplayConfig(max_size=100, priority_exponent=1.0, samples_per_insert=4.0, min_size_to_sample=2,
-                       error_buffer=1000.0)  # fmt: skip
+    old = ReplayConfig(max_size=100, priority_exponent=1.0, samples_per_insert=4.0,
+                       min_size_to_sample=2, error_buffer=1000.0)  # fmt: skip
     service = ReplayService(spec, old, str(tmp_path / "scratch"))
     client = reverb.Client(service.address())
     adder = SequenceAdder(client, spec, num_games=2)
@@ -161,8 +163,8 @@ def test_replay_service_checkpoint_resumes_under_the_current_config(tmp_path):
     assert item_count(tmp_path / "ckpt") == items
     service.stop()
 
-    new = ReplayConfig(max_size=55, priority_exponent=1.0, samples_per_insert=1.0, min_size_to_sample=3,
-                       error_buffer=10.0)  # fmt: skip
+    new = ReplayConfig(max_size=55, priority_exponent=1.0, samples_per_insert=1.0,
+                       min_size_to_sample=3, error_buffer=10.0)  # fmt: skip
     restored = ReplayService(spec, new, str(tmp_path / "scratch"), str(tmp_path / "ckpt"))
     try:
         assert restored.restored_items == items
