@@ -11,8 +11,14 @@ import os
 import sys
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 
+from mallocmuzero.cli_workloads import (
+    add_capacity,
+    add_workloads_commands,
+    fmt_bytes,
+    load_with_capacity,
+    print_table,
+)
 from mallocmuzero.errors import UserError
 
 DEFAULT_ENVIRONMENT = {
@@ -20,30 +26,6 @@ DEFAULT_ENVIRONMENT = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "RAY_AUTH_MODE": "disabled",  # Ray 2.60's token-file warning
 }
-
-
-def _add_capacity(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--capacity", type=int, help="fast-memory capacity in bytes")
-    group.add_argument(
-        "--capacity-fraction",
-        type=float,
-        help="capacity as a fraction of the placeable peak (largest unpinned live bytes)",
-    )
-
-
-def _load(path: str, args: argparse.Namespace):
-    from mallocmuzero.env.workload import load_workload, resolve_capacity
-
-    return resolve_capacity(load_workload(path), args.capacity, args.capacity_fraction)
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def _add_rollout_weight(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +44,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from mallocmuzero.env.solution import save_solution, validation_errors
     from mallocmuzero.solvers.registry import AGENT, solve
 
-    workload = _load(args.workload, args)
+    workload = load_with_capacity(args.workload, args)
     if args.solver == AGENT:
         from mallocmuzero.cluster.components import solve_agent
 
@@ -80,7 +62,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         f"{workload.name}: {args.solver} time {solution.estimated_time_s:.6g} s "
         f"(all-slow {solution.all_slow_time_s:.6g} s, speed-up {speedup:.4f}x), "
         f"{int((solution.offsets >= 0).sum())} buffers in fast memory "
-        f"of {_fmt_bytes(workload.capacity)}"
+        f"of {fmt_bytes(workload.capacity)}"
     )
     if solution.optimal is not None:
         line += f", optimal={solution.optimal}, bound {solution.bound_time_s:.6g} s"
@@ -192,142 +174,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
 
-    _print_table(EVALUATION_HEADER, evaluation_table(rows))
+    print_table(EVALUATION_HEADER, evaluation_table(rows))
     print(evaluation_summary(rows))
     return 0
 
 
-def cmd_workloads_build(args: argparse.Namespace) -> int:
-    """Compile the built-in suite into workload files."""
-    from mallocmuzero.env import suite
-
-    names = args.only or None
-    if names:
-        unknown = [n for n in names if n not in {p.name for p in suite.PROGRAMS}]
-        if unknown:
-            known = ", ".join(p.name for p in suite.PROGRAMS)
-            raise UserError(f"unknown program(s) {', '.join(unknown)}; built-in: {known}")
-    paths = suite.build_suite(args.out, names, progress=not args.quiet)
-    print(f"wrote {len(paths)} workloads to {args.out}")
-    return 0
-
-
-def cmd_workloads_import(args: argparse.Namespace) -> int:
-    """Import an XLA dump folder, an HLO text file or a MiniMalloc CSV."""
-    from mallocmuzero.env.workload import resolve_capacity, save_workload
-
-    source = Path(args.source)
-    fmt = args.format
-    if fmt == "auto":
-        if source.is_dir():
-            fmt = "xla-dump"
-        elif source.suffix == ".csv":
-            fmt = "minimalloc"
-        elif source.suffix in (".hlo", ".txt"):
-            fmt = "hlo"
-        else:
-            raise UserError(f"{source}: cannot tell the format; pass --format")
-    if not source.exists():
-        raise UserError(f"{source}: no such file or folder")
-    if fmt == "minimalloc":
-        from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
-
-        workload = import_minimalloc_csv(source, args.capacity)  # default: the file name's
-    elif fmt == "xla-dump":
-        from mallocmuzero.env.importers.xla_dump import import_xla_dump
-
-        workload = import_xla_dump(source, module=args.module, name=args.name)
-    else:
-        from mallocmuzero.env.importers.compile import import_hlo_text
-
-        workload = import_hlo_text(source, name=args.name)
-    workload = resolve_capacity(workload, args.capacity, args.capacity_fraction)
-    save_workload(workload, args.out)
-    print(
-        f"{workload.name}: {workload.num_buffers} buffers, {workload.num_instructions} "
-        f"instructions, capacity {_fmt_bytes(workload.capacity)} -> wrote {args.out}"
+def add_train_command(sub: argparse._SubParsersAction) -> None:
+    """The ``train`` subcommand."""
+    train = sub.add_parser("train", help="train the agent (Ray actors, Reverb replay, JAX learner)")
+    train.add_argument("--config", default="configs/default.py", help="config file (get_config())")
+    train.add_argument(
+        "--run-dir",
+        required=True,
+        help="folder for checkpoints and TensorBoard (resumed if it has any)",
     )
-    return 0
-
-
-def _summary_row(path: Path) -> list[str]:
-    from mallocmuzero.env import cost_model
-    from mallocmuzero.env.suite import split_of
-    from mallocmuzero.env.workload import load_workload, placeable_peak
-
-    w = load_workload(path)
-    split = split_of(w.name, default="-")
-    return [
-        w.name,
-        split,
-        str(w.num_buffers),
-        str(int((~w.pinned).sum())),
-        str(w.num_instructions),
-        _fmt_bytes(placeable_peak(w)),
-        _fmt_bytes(w.capacity),
-        f"{cost_model.total_time(w):.4g}",
-    ]
-
-
-def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-
-
-def cmd_workloads_list(args: argparse.Namespace) -> int:
-    """List the workload files of a folder."""
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise UserError(
-            f"{folder}: no such folder (build the suite with 'mallocmuzero workloads build')"
-        )
-    paths = sorted(folder.glob("*.json"))
-    if not paths:
-        raise UserError(f"{folder}: no workload files (*.json)")
-    header = [
-        "name",
-        "split",
-        "buffers",
-        "unpinned",
-        "instrs",
-        "placeable peak",
-        "capacity",
-        "all-slow s",
-    ]
-    _print_table(header, [_summary_row(p) for p in paths])
-    return 0
-
-
-def cmd_workloads_show(args: argparse.Namespace) -> int:
-    """Describe one workload and msa's result on it."""
-    from mallocmuzero.env import cost_model
-    from mallocmuzero.env.workload import placeable_peak
-    from mallocmuzero.solvers.greedy import solve_msa
-
-    w = _load(args.workload, args)
-    order = cost_model.game_order(w)
-    msa = solve_msa(w)
-    hw = w.hardware
-    print(f"workload        {w.name}")
-    print(f"instructions    {w.num_instructions} ({int((w.repeat > 1).sum())} in loops)")
-    print(
-        f"buffers         {w.num_buffers} ({int(w.pinned.sum())} pinned, "
-        f"{order.size} presented at this capacity)"
+    train.add_argument(
+        "--address", help="join this Ray cluster (host:port or 'auto') instead of a local runtime"
     )
-    print(f"sizes           {_fmt_bytes(w.size.min())} .. {_fmt_bytes(w.size.max())}")
-    print(f"placeable peak  {_fmt_bytes(placeable_peak(w))}")
-    print(f"capacity        {_fmt_bytes(w.capacity)}")
-    print(
-        f"hardware        {hw.peak_flops:.3g} FLOP/s, slow {hw.slow_bandwidth:.3g} B/s, "
-        f"fast {hw.fast_bandwidth:.3g} B/s"
+    train.add_argument(
+        "--runner",
+        choices=["ray", "sync"],
+        default="ray",
+        help="ray (default): one actor per role; sync: everything in this process (debugging)",
     )
-    print(f"all-slow time   {msa.all_slow_time_s:.6g} s")
-    print(
-        f"msa time        {msa.estimated_time_s:.6g} s "
-        f"(speed-up {msa.all_slow_time_s / msa.estimated_time_s:.4f}x)"
+    train.add_argument(
+        "--resume", action="store_true", help="require a checkpoint in --run-dir to resume from"
     )
-    return 0
+    train.add_argument("--max-steps", type=int, help="stop after this many learner steps")
+    train.add_argument("--max-minutes", type=float, help="stop after this many minutes")
+    train.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field"
+    )
+    train.set_defaults(func=cmd_train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -343,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve = sub.add_parser("solve", help="solve one workload with one solver")
     solve.add_argument("workload", help="workload JSON file (mallocmuzero.workload/1)")
     solve.add_argument("--solver", required=True, choices=sorted([*SOLVERS, AGENT]))
-    _add_capacity(solve)
+    add_capacity(solve)
     solve.add_argument("--time-limit", type=float, help="seconds (restarts, beam, cpsat)")
     solve.add_argument("--width", type=int, default=16, help="beam width (default 16)")
     solve.add_argument("--seed", type=int, default=0)
@@ -372,31 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--png", required=True, help="PNG file to write")
     render.set_defaults(func=cmd_render)
 
-    train = sub.add_parser("train", help="train the agent (Ray actors, Reverb replay, JAX learner)")
-    train.add_argument("--config", default="configs/default.py", help="config file (get_config())")
-    train.add_argument(
-        "--run-dir",
-        required=True,
-        help="folder for checkpoints and TensorBoard (resumed if it has any)",
-    )
-    train.add_argument(
-        "--address", help="join this Ray cluster (host:port or 'auto') instead of a local runtime"
-    )
-    train.add_argument(
-        "--runner",
-        choices=["ray", "sync"],
-        default="ray",
-        help="ray (default): one actor per role; sync: everything in this process (debugging)",
-    )
-    train.add_argument(
-        "--resume", action="store_true", help="require a checkpoint in --run-dir to resume from"
-    )
-    train.add_argument("--max-steps", type=int, help="stop after this many learner steps")
-    train.add_argument("--max-minutes", type=float, help="stop after this many minutes")
-    train.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field"
-    )
-    train.set_defaults(func=cmd_train)
+    add_train_command(sub)
 
     evaluate = sub.add_parser("evaluate", help="compare a checkpoint with msa and cpsat")
     evaluate.add_argument("--checkpoint", required=True)
@@ -408,30 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rollout_weight(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    workloads = sub.add_parser("workloads", help="build, import, list and show workloads")
-    wsub = workloads.add_subparsers(dest="workloads_command", required=True)
-    build = wsub.add_parser("build", help="compile the built-in suite of JAX programs")
-    build.add_argument(
-        "--out", default="workloads/builtin", help="folder (default workloads/builtin)"
-    )
-    build.add_argument("--only", nargs="*", help="build only these programs")
-    build.add_argument("--quiet", action="store_true", help="no progress bar")
-    build.set_defaults(func=cmd_workloads_build)
-    imp = wsub.add_parser("import", help="import an XLA dump folder, HLO text or MiniMalloc CSV")
-    imp.add_argument("source")
-    imp.add_argument("--out", required=True)
-    imp.add_argument("--format", default="auto", choices=["auto", "xla-dump", "hlo", "minimalloc"])
-    imp.add_argument("--module", help="module name (substring) inside a dump folder")
-    imp.add_argument("--name", help="workload name (default: from the source)")
-    _add_capacity(imp)
-    imp.set_defaults(func=cmd_workloads_import)
-    lst = wsub.add_parser("list", help="list the workloads of a folder")
-    lst.add_argument("folder", nargs="?", default="workloads/builtin")
-    lst.set_defaults(func=cmd_workloads_list)
-    show = wsub.add_parser("show", help="describe one workload")
-    show.add_argument("workload")
-    _add_capacity(show)
-    show.set_defaults(func=cmd_workloads_show)
+    add_workloads_commands(sub)
     return parser
 
 

@@ -188,9 +188,9 @@ class EvaluatorConfig(Section):
     interval_s: float = knob(120.0, above=0.0)  # seconds between evaluations
     fractions: tuple = knob((0.1, 0.25), above=0.0, high=1.0)  # held-out capacities
     # Every evaluation plays the next held-out case of at least `large_buffers` buffers,
-    # then the other cases in rotation until `budget_s` seconds are spent.
+    # then the other cases in rotation until `budget_s` seconds are spent (0: that one).
     large_buffers: int = knob(400, low=0)
-    budget_s: float = knob(60.0, above=0.0)
+    budget_s: float = knob(60.0, low=0.0)
     images: int = knob(2, low=0)  # memory maps of the agent and msa per evaluation
     num_cpus: float = knob(0.5, above=0.0)
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from mallocmuzero.env import cost_model, kernels
+from mallocmuzero.env import cost_model, kernels, observe_kernels
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.workload import Workload
 
@@ -189,11 +189,11 @@ class BatchedGame:
 
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
         """Current features [G, D] (float32) and legal-action masks [G, N+1] (bool)."""
-        kernels.observe_batch(
+        observe_kernels.observe_batch(
             self.bank.arrays, self.state, self.spec.window, self._features, self._legal
         )
         if self._scratch is not None:
-            kernels.observe_lookahead(
+            observe_kernels.observe_lookahead(
                 self.bank.arrays,
                 self.state,
                 self._scratch,

@@ -20,16 +20,6 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from mallocmuzero.env.observation import (
-    CURRENT_FEATURES,
-    PER_CANDIDATE,
-    PER_UPCOMING,
-    PROGRESS_FEATURES,
-)
-
-PROGRESS = CURRENT_FEATURES  # first progress feature (env/observation.py's layout)
-OCCUPANCY = CURRENT_FEATURES + PROGRESS_FEATURES  # first occupancy bin
-
 NOT_PLACED = -1
 ILLEGAL = -1.0e300  # returned by apply() for an illegal action
 
@@ -76,10 +66,10 @@ class State(NamedTuple):
     occupancy: np.ndarray  # [G, M] blocked fraction of each capacity bin over the live range
 
 
-_jit = numba.njit(cache=True, nogil=True)
+jit = numba.njit(cache=True, nogil=True)  # every game kernel: compiled once, cached on disk
 
 
-@_jit
+@jit
 def reward_if_fast(bank, st, g, b):
     """Seconds saved by moving local buffer ``b`` of slot ``g`` to fast memory now."""
     w = st.wid[g]
@@ -97,7 +87,7 @@ def reward_if_fast(bank, st, g, b):
     return total
 
 
-@_jit
+@jit
 def _apply_fast(bank, st, g, b):
     w = st.wid[g]
     ib = bank.buf_off[w] + b
@@ -105,10 +95,9 @@ def _apply_fast(bank, st, g, b):
         st.mem[g, bank.acc_t[k]] -= bank.acc_delta[k]
 
 
-@_jit
+@jit
 def prepare(bank, st, g):
     """Compute the candidates, reward preview and occupancy of slot g's current buffer."""
-    n_actions = st.cand_off.shape[1]
     n_bins = st.occupancy.shape[1]
     st.n_cand[g] = 0
     st.cand_reward[g] = 0.0
@@ -122,8 +111,22 @@ def prepare(bank, st, g):
     s = bank.start[base + b]
     e = bank.end[base + b]
     sz = bank.size[base + b]
-    cap = st.cap[g]
+    gap_lo, gap_hi, n_gaps = free_gaps(bank, st, g, s, e)
+    nc = best_fit_candidates(st, g, gap_lo, gap_hi, n_gaps, sz)
+    st.n_cand[g] = nc
+    if nc > 0:
+        st.cand_reward[g] = reward_if_fast(bank, st, g, b)
 
+
+@jit
+def free_gaps(bank, st, g, s, e):
+    """The free offset ranges [lo, hi) of slot g over the live range [s, e), ascending.
+
+    Also fills slot g's occupancy bins with the bytes taken over that range.
+    """
+    base = bank.buf_off[st.wid[g]]
+    cap = st.cap[g]
+    n_bins = st.occupancy.shape[1]
     n_placed = st.n_placed[g]
     lo = np.empty(n_placed, dtype=np.int64)
     hi = np.empty(n_placed, dtype=np.int64)
@@ -162,8 +165,17 @@ def prepare(bank, st, g):
             cursor = z
     if seg_lo >= 0 and cursor > seg_lo:
         _add_occupancy(st, g, seg_lo, cursor, bin_width, n_bins)
+    return gap_lo, gap_hi, n_gaps
 
-    # Best fit first: gap size ascending, ties by the gap's lower offset; bottom before top.
+
+@jit
+def best_fit_candidates(st, g, gap_lo, gap_hi, n_gaps, sz):
+    """Write slot g's candidate offsets for a buffer of ``sz`` bytes; return their count.
+
+    Best fit first: gap size ascending, ties by the gap's lower offset; in each gap the
+    bottom offset, then the top one.
+    """
+    n_actions = st.cand_off.shape[1]
     used = np.zeros(n_gaps, dtype=np.bool_)
     nc = 0
     while nc < n_actions:
@@ -194,12 +206,10 @@ def prepare(bank, st, g):
             st.cand_gap[g, nc] = length
             st.cand_top[g, nc] = 1
             nc += 1
-    st.n_cand[g] = nc
-    if nc > 0:
-        st.cand_reward[g] = reward_if_fast(bank, st, g, b)
+    return nc
 
 
-@_jit
+@jit
 def _add_occupancy(st, g, a, z, bin_width, n_bins):
     j0 = int(a / bin_width)
     j1 = int((z - 1) / bin_width)
@@ -213,13 +223,13 @@ def _add_occupancy(st, g, a, z, bin_width, n_bins):
             st.occupancy[g, j] += ov / bin_width
 
 
-@_jit
+@jit
 def reset_slot(bank, st, g, w, cap):
     """Start a new game in slot g: workload w of the bank at capacity ``cap`` bytes."""
     reset_slot_order(bank, st, g, w, cap, bank.order[bank.order_off[w] : bank.order_off[w + 1]])
 
 
-@_jit
+@jit
 def reset_slot_order(bank, st, g, w, cap, order):
     """Like :func:`reset_slot`, presenting the unpinned buffers in a given order.
 
@@ -252,7 +262,7 @@ def reset_slot_order(bank, st, g, w, cap, order):
     prepare(bank, st, g)
 
 
-@_jit
+@jit
 def apply(bank, st, g, action):
     """Play ``action`` in slot g; return the reward in seconds (ILLEGAL if not allowed).
 
@@ -280,7 +290,7 @@ def apply(bank, st, g, action):
     return reward
 
 
-@_jit
+@jit
 def step_batch(bank, st, actions, rewards, done):
     """Apply one action per slot; fill rewards (seconds) and done flags.
 
@@ -298,7 +308,7 @@ def step_batch(bank, st, actions, rewards, done):
     return bad
 
 
-@_jit
+@jit
 def msa_action(st, g):
     """The msa baseline's action: best-fit candidate 0 when it saves time, else slow."""
     if st.n_cand[g] > 0 and st.cand_reward[g] > 0.0:
@@ -306,7 +316,7 @@ def msa_action(st, g):
     return st.cand_off.shape[1]
 
 
-@_jit
+@jit
 def msa_rollout(bank, st, g):
     """Finish slot g's game with msa's rule; return the total seconds saved."""
     while st.pos[g] < st.n_order[g]:
@@ -314,7 +324,7 @@ def msa_rollout(bank, st, g):
     return st.saved[g]
 
 
-@_jit
+@jit
 def copy_into(src_st, src, dst_st, dst):
     """Copy the whole game state of slot ``src`` of ``src_st`` into slot ``dst`` of ``dst_st``."""
     dst_st.wid[dst] = src_st.wid[src]
@@ -336,115 +346,7 @@ def copy_into(src_st, src, dst_st, dst):
     dst_st.occupancy[dst, :] = src_st.occupancy[src, :]
 
 
-@_jit
+@jit
 def copy_slot(st, src, dst):
     """Copy the whole game state of slot ``src`` into slot ``dst``."""
     copy_into(st, src, st, dst)
-
-
-@_jit
-def lookahead_values(bank, st, g, scratch, values):
-    """Seconds saved in total after each action of slot g followed by msa to the end.
-
-    ``values[a]`` is filled for every action ``a`` (``ILLEGAL`` where not allowed); the
-    state of slot g is untouched; slot 0 of ``scratch`` (a one-slot state) is overwritten.
-    """
-    n_actions = st.cand_off.shape[1]
-    for a in range(n_actions + 1):
-        values[a] = ILLEGAL
-        if a < n_actions and a >= st.n_cand[g]:
-            continue
-        copy_into(st, g, scratch, 0)
-        apply(bank, scratch, 0, a)
-        values[a] = msa_rollout(bank, scratch, 0)
-
-
-@_jit
-def observe_lookahead(bank, st, scratch, features, first):
-    """Write the lookahead block (layout: observation.py) from column ``first`` on.
-
-    Per action: advantage of its msa completion over msa's own choice and whether it is the
-    best completion (both 0 when illegal); then msa's completion from here, all in percent
-    of the all-slow time.
-    """
-    n_actions = st.cand_off.shape[1]
-    values = np.empty(n_actions + 1)
-    for g in range(features.shape[0]):
-        for k in range(first, first + 2 * (n_actions + 1) + 1):
-            features[g, k] = 0.0
-        if st.pos[g] >= st.n_order[g]:
-            continue
-        lookahead_values(bank, st, g, scratch, values)
-        scale = 100.0 / bank.time0[st.wid[g]]
-        baseline = values[msa_action(st, g)]
-        best = np.argmax(values)
-        for a in range(n_actions + 1):
-            if values[a] != ILLEGAL:
-                features[g, first + 2 * a] = scale * (values[a] - baseline)
-                features[g, first + 2 * a + 1] = 1.0 if a == best else 0.0
-        features[g, first + 2 * (n_actions + 1)] = scale * (baseline - st.saved[g])
-
-
-@_jit
-def observe_batch(bank, st, window, features, legal):
-    """Write fixed-shape features [G, D] and legal masks [G, N+1] (layout: observation.py)."""
-    n_actions = st.cand_off.shape[1]
-    n_bins = st.occupancy.shape[1]
-    for g in range(features.shape[0]):
-        for k in range(features.shape[1]):
-            features[g, k] = 0.0
-        for a in range(n_actions):
-            legal[g, a] = a < st.n_cand[g]
-        legal[g, n_actions] = True
-        w = st.wid[g]
-        base = bank.buf_off[w]
-        n_instr = bank.inst_off[w + 1] - bank.inst_off[w]
-        time0 = bank.time0[w]
-        cap = st.cap[g]
-        n_order = st.n_order[g]
-        pos = st.pos[g]
-        # Progress.
-        features[g, PROGRESS] = pos / n_order if n_order > 0 else 1.0
-        features[g, PROGRESS + 1] = st.saved[g] / time0
-        features[g, PROGRESS + 2] = st.remaining[g] / time0
-        if pos >= n_order:
-            continue
-        b = st.order[g, pos]
-        sz = bank.size[base + b]
-        s = bank.start[base + b]
-        e = bank.end[base + b]
-        features[g, 0] = sz / cap
-        features[g, 1] = np.sqrt(sz / cap)
-        features[g, 2] = (e - s) / n_instr
-        features[g, 3] = s / n_instr
-        features[g, 4] = e / n_instr
-        features[g, 5] = 100.0 * bank.saving[base + b] / time0
-        features[g, 6] = 100.0 * st.cand_reward[g] / time0
-        if bank.saving[base + b] > 0:
-            features[g, 7] = st.cand_reward[g] / bank.saving[base + b]
-        peak = 0.0
-        for j in range(n_bins):
-            features[g, OCCUPANCY + j] = st.occupancy[g, j]
-            if st.occupancy[g, j] > peak:
-                peak = st.occupancy[g, j]
-        features[g, PROGRESS + 3] = peak
-        k = OCCUPANCY + n_bins
-        for a in range(n_actions):
-            if a < st.n_cand[g]:
-                features[g, k] = 1.0
-                features[g, k + 1] = st.cand_off[g, a] / cap
-                features[g, k + 2] = st.cand_gap[g, a] / cap
-                features[g, k + 3] = (st.cand_gap[g, a] - sz) / cap
-                features[g, k + 4] = st.cand_top[g, a]
-            k += PER_CANDIDATE
-        for i in range(window):
-            q = pos + 1 + i
-            if q < n_order:
-                u = st.order[g, q]
-                features[g, k] = 1.0
-                features[g, k + 1] = bank.size[base + u] / cap
-                features[g, k + 2] = (bank.end[base + u] - bank.start[base + u]) / n_instr
-                features[g, k + 3] = 100.0 * bank.saving[base + u] / time0
-                if bank.start[base + u] < e and bank.end[base + u] > s:
-                    features[g, k + 4] = 1.0
-            k += PER_UPCOMING

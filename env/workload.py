@@ -123,23 +123,10 @@ def _require(mapping: Mapping[str, Any], key: str, source: str, field: str) -> A
     return mapping[key]
 
 
-def build_workload(
-    *,
-    name: str,
-    instructions: Sequence[Mapping[str, Any]],
-    buffers: Sequence[Mapping[str, Any]],
-    hardware: Hardware,
-    capacity: int,
-    source: str | None = None,
-) -> Workload:
-    """Validate the spec's rules and build an array-backed :class:`Workload`.
-
-    ``instructions`` items have ``flops``, optional ``repeat`` and ``accesses`` (a list of
-    ``[buffer_id, bytes]``); ``buffers`` items have ``id``, ``size``, ``start``, ``end``,
-    ``pinned`` and an optional ``name``. Raises :class:`WorkloadError` naming the source
-    and field of the first broken rule.
-    """
-    src = source or name
+def _checked_header(
+    hardware: Hardware, capacity: Any, buffers: Any, instructions: Any, src: str
+) -> float:
+    """Check the hardware, the capacity and that the two lists are lists; the capacity."""
     for field in ("peak_flops", "slow_bandwidth", "fast_bandwidth"):
         value = _number(getattr(hardware, field), src, f"hardware.{field}")
         if value <= 0:
@@ -151,8 +138,11 @@ def build_workload(
         raise WorkloadError(where(src, "buffers", "must be a list"))
     if not isinstance(instructions, Sequence) or isinstance(instructions, str):
         raise WorkloadError(where(src, "instructions", "must be a list"))
-    num_instr = len(instructions)
+    return capacity
 
+
+def _parsed_buffers(buffers: Sequence[Mapping[str, Any]], num_instr: int, src: str):
+    """Check every buffer: (index of each id, sizes, starts, ends, pinned flags, names)."""
     index_of: dict[int, int] = {}
     sizes, starts, ends, pinned, names = [], [], [], [], []
     for i, buf in enumerate(buffers):
@@ -187,7 +177,18 @@ def build_workload(
         ends.append(int(end))
         pinned.append(is_pinned)
         names.append(label)
+    return index_of, sizes, starts, ends, pinned, names
 
+
+def _parsed_instructions(
+    instructions: Sequence[Mapping[str, Any]],
+    index_of: dict[int, int],
+    starts: list[int],
+    ends: list[int],
+    src: str,
+):
+    """Check every instruction: (flops, repeat, CSR pointer, accessed buffer, bytes)."""
+    num_instr = len(instructions)
     flops = np.zeros(num_instr, dtype=np.float64)
     repeat = np.ones(num_instr, dtype=np.float64)
     ptr = np.zeros(num_instr + 1, dtype=np.int64)
@@ -230,7 +231,31 @@ def build_workload(
             acc_buffer.append(b)
             acc_bytes.append(float(nbytes))
         ptr[t + 1] = len(acc_buffer)
+    return flops, repeat, ptr, acc_buffer, acc_bytes
 
+
+def build_workload(
+    *,
+    name: str,
+    instructions: Sequence[Mapping[str, Any]],
+    buffers: Sequence[Mapping[str, Any]],
+    hardware: Hardware,
+    capacity: int,
+    source: str | None = None,
+) -> Workload:
+    """Validate the spec's rules and build an array-backed :class:`Workload`.
+
+    ``instructions`` items have ``flops``, optional ``repeat`` and ``accesses`` (a list of
+    ``[buffer_id, bytes]``); ``buffers`` items have ``id``, ``size``, ``start``, ``end``,
+    ``pinned`` and an optional ``name``. Raises :class:`WorkloadError` naming the source
+    and field of the first broken rule.
+    """
+    src = source or name
+    capacity = _checked_header(hardware, capacity, buffers, instructions, src)
+    index_of, sizes, starts, ends, pinned, names = _parsed_buffers(buffers, len(instructions), src)
+    flops, repeat, ptr, acc_buffer, acc_bytes = _parsed_instructions(
+        instructions, index_of, starts, ends, src
+    )
     return Workload(
         name=name,
         flops=flops,

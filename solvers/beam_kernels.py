@@ -6,14 +6,10 @@ They step copies of game slots with the game's kernels (``apply``, ``copy_slot``
 
 from __future__ import annotations
 
-import numba
-
-from mallocmuzero.env.kernels import apply, copy_slot, msa_rollout
-
-_jit = numba.njit(cache=True, nogil=True)
+from mallocmuzero.env.kernels import apply, copy_slot, jit, msa_rollout
 
 
-@_jit
+@jit
 def beam_expand(bank, st, beam, scratch, best_slot, best_saved, scores, parents, actions):
     """Score every legal child of every beam slot by its msa completion.
 
@@ -40,7 +36,7 @@ def beam_expand(bank, st, beam, scratch, best_slot, best_saved, scores, parents,
     return k
 
 
-@_jit
+@jit
 def beam_advance(bank, st, beam, next_beam, parents, actions):
     """Build the next beam: slot ``next_beam[j]`` = child ``actions[j]`` of ``beam[parents[j]]``."""
     for j in range(parents.shape[0]):

@@ -22,25 +22,11 @@ from mallocmuzero.solvers.greedy import solve_msa
 _RESOLUTION = 1.0e9
 
 
-def solve_cpsat(
-    workload: Workload, time_limit: float | None = 60.0, workers: int = 2, seed: int = 0
-) -> Solution:
-    """Solve exactly within ``time_limit`` seconds; reports ``optimal`` and the bound."""
+def add_placement(
+    model: cp_model.CpModel, workload: Workload, placeable: np.ndarray, hint: Solution
+) -> tuple[dict, dict]:
+    """Placement variables (in fast memory?, offset) of each placeable buffer, no overlap."""
     cap = workload.capacity
-    placeable = cost_model.game_order(workload)
-    hint = solve_msa(workload)
-    hw = workload.hardware
-    compute = cost_model.compute_times(workload)
-    mem0 = cost_model.memory_times(workload, np.zeros(workload.num_buffers, dtype=bool))
-    buf, t_of, nbytes = cost_model.merged_accesses(workload)
-    delta = nbytes * cost_model.seconds_saved_per_byte(hw)
-    is_placeable = np.zeros(workload.num_buffers, dtype=bool)
-    is_placeable[placeable] = True
-
-    slow_time = np.maximum(compute, mem0)
-    unit = max(float(slow_time.max(initial=0.0)), 1e-30) / _RESOLUTION
-
-    model = cp_model.CpModel()
     x, offset = {}, {}
     time_iv, mem_iv = [], []
     for b in placeable:
@@ -54,7 +40,23 @@ def solve_cpsat(
     if x:
         model.AddNoOverlap2D(time_iv, mem_iv)
         model.AddCumulative(time_iv, [int(workload.size[b]) for b in placeable], cap)
+    return x, offset
 
+
+def add_roofline_objective(
+    model: cp_model.CpModel, workload: Workload, placeable: np.ndarray, x: dict, unit: float
+) -> tuple[float, int]:
+    """Minimise the program's time in ``unit``s.
+
+    Returns the time (s) no placement changes and the scale of the repeat counts.
+    """
+    compute = cost_model.compute_times(workload)
+    mem0 = cost_model.memory_times(workload, np.zeros(workload.num_buffers, dtype=bool))
+    buf, t_of, nbytes = cost_model.merged_accesses(workload)
+    delta = nbytes * cost_model.seconds_saved_per_byte(workload.hardware)
+    is_placeable = np.zeros(workload.num_buffers, dtype=bool)
+    is_placeable[placeable] = True
+    slow_time = np.maximum(compute, mem0)
     # Roofline per instruction; instructions that no placeable buffer can speed up are
     # constants, and so are those compute-bound even when everything is slow.
     savings_of: dict[int, list[tuple[int, float]]] = {}
@@ -74,6 +76,23 @@ def solve_cpsat(
     # Repeat counts are integers in real programs; scale fractional ones to keep integrality.
     rep_scale = 1 if all(r.is_integer() for _, r in objective) else 1000
     model.Minimize(sum(int(round(r * rep_scale)) * v for v, r in objective))
+    return constant, rep_scale
+
+
+def solve_cpsat(
+    workload: Workload, time_limit: float | None = 60.0, workers: int = 2, seed: int = 0
+) -> Solution:
+    """Solve exactly within ``time_limit`` seconds; reports ``optimal`` and the bound."""
+    placeable = cost_model.game_order(workload)
+    hint = solve_msa(workload)
+    slow_time = np.maximum(
+        cost_model.compute_times(workload),
+        cost_model.memory_times(workload, np.zeros(workload.num_buffers, dtype=bool)),
+    )
+    unit = max(float(slow_time.max(initial=0.0)), 1e-30) / _RESOLUTION
+    model = cp_model.CpModel()
+    x, offset = add_placement(model, workload, placeable, hint)
+    constant, rep_scale = add_roofline_objective(model, workload, placeable, x, unit)
 
     solver = cp_model.CpSolver()
     if time_limit is not None:

@@ -11,7 +11,7 @@ import pytest
 
 from mallocmuzero.env import suite
 from mallocmuzero.env.cost_model import total_time
-from mallocmuzero.env.importers import hlo_text, xla_dump
+from mallocmuzero.env.importers import hlo_costs, hlo_text, xla_dump
 from mallocmuzero.env.importers.compile import compile_jax_function, import_hlo_text
 from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
 from mallocmuzero.env.solution import validation_errors
@@ -39,11 +39,11 @@ def test_builtin_program_matches_xla_cost_and_memory_analysis(name):
     cost = _cost(compiled)
     memory = compiled.memory_analysis()
     by_name = module.instruction_index()
-    counter = hlo_text.FlopCounter(module)
+    counter = hlo_costs.FlopCounter(module)
     scheduled = [by_name[n] for n in assignment.sequence if n in by_name]
     flops = sum(counter.instruction(i)[0] for i in scheduled)
     transcendentals = sum(counter.instruction(i)[1] for i in scheduled)
-    nbytes = sum(hlo_text.operand_and_output_bytes(module, by_name, i) for i in scheduled)
+    nbytes = sum(hlo_costs.operand_and_output_bytes(module, by_name, i) for i in scheduled)
     # cost_analysis counts a while body once: compare with trip counts taken as 1. Flops
     # agree exactly on most programs; reduce-window corner cases leave < 1e-5.
     assert flops == pytest.approx(cost["flops"], rel=1e-5)

@@ -1,9 +1,6 @@
-"""Parse HLO text (the optimized module XLA dumps) into instructions with shapes and flops.
+"""Parse HLO text (the optimized module XLA dumps) into instructions with shapes.
 
-Flop counts follow XLA's HloCostAnalysis so that totals can be checked against
-``compiled.cost_analysis()``: dot = 2 x |out| x contracted size; convolution = 2 x fused
-multiply-adds over valid (unpadded) taps; elementwise = |out| (transcendentals counted
-apart); reduce = (|in| - |out|) x reducer flops; fusion = the sum over its computation.
+:mod:`mallocmuzero.env.importers.hlo_costs` counts their FLOPs and bytes.
 """
 
 from __future__ import annotations
@@ -21,17 +18,6 @@ DTYPE_BYTES = {
     "c128": 16, "token": 0,
 }  # fmt: skip
 
-TRANSCENDENTAL = {
-    "exponential", "exponential-minus-one", "log", "log-plus-one", "power", "sqrt", "cbrt",
-    "rsqrt", "tanh", "sine", "cosine", "tan", "atan2", "erf", "logistic",
-}  # fmt: skip
-ELEMENTWISE = {
-    "add", "subtract", "multiply", "divide", "maximum", "minimum", "negate", "abs", "sign",
-    "compare", "select", "and", "or", "xor", "not", "clamp", "remainder", "floor", "ceil",
-    "round-nearest-afz", "round-nearest-even", "convert", "shift-left",
-    "shift-right-logical", "shift-right-arithmetic", "is-finite", "real", "imag", "popcnt",
-    "count-leading-zeros", "stochastic-convert", "reduce-precision",
-}  # fmt: skip
 #: Opcodes that touch no memory of their own (they alias or pass buffers through).
 FREE_OPS = {
     "parameter", "tuple", "get-tuple-element", "bitcast", "while", "conditional", "call",
@@ -208,7 +194,8 @@ def _parse_instruction(line: str, computation: str) -> Instruction:
     return Instruction(name, opcode, shape, operands, attrs, computation, is_root)
 
 
-def _attr(attrs: str, key: str) -> str | None:
+def attr(attrs: str, key: str) -> str | None:
+    """The value of attribute ``key`` in an instruction's attribute text, or None."""
     m = re.search(rf"\b{key}=", attrs)
     if not m:
         return None
@@ -221,7 +208,8 @@ def _attr(attrs: str, key: str) -> str | None:
     return attrs[start:end]
 
 
-def _dims_list(value: str | None) -> list[int]:
+def dims_list(value: str | None) -> list[int]:
+    """Dimension numbers of an attribute value such as ``{0,2}``."""
     if not value:
         return []
     return [int(x) for x in value.strip("{}").split(",") if x.strip()]
@@ -237,195 +225,7 @@ def called_computations(instr: Instruction) -> list[str]:
     """Names of the computations an instruction calls (body, condition, calls, to_apply)."""
     names = []
     for key in ("calls", "to_apply", "body", "condition"):
-        value = _attr(instr.attrs, key)
+        value = attr(instr.attrs, key)
         if value:
             names += [v.strip().lstrip("%") for v in value.strip("{}").split(",") if v.strip()]
     return names
-
-
-class FlopCounter:
-    """HloCostAnalysis-style flops and transcendentals of instructions of one module."""
-
-    def __init__(self, module: Module) -> None:
-        self.module = module
-        self.by_name = module.instruction_index()
-        self._computation_cache: dict[str, tuple[float, float]] = {}
-
-    def computation(self, name: str) -> tuple[float, float]:
-        """(flops, transcendentals) of one run of a whole computation."""
-        if name not in self._computation_cache:
-            total = [0.0, 0.0]
-            for instr in self.module.computations.get(name, []):
-                f, t = self.instruction(instr)
-                total[0] += f
-                total[1] += t
-            self._computation_cache[name] = (total[0], total[1])
-        return self._computation_cache[name]
-
-    def _operand_shape(self, instr: Instruction, k: int) -> Shape:
-        return self.by_name[instr.operands[k]].shape
-
-    def instruction(self, instr: Instruction) -> tuple[float, float]:
-        """(flops, transcendentals) of one run of one instruction (while bodies excluded)."""
-        op = instr.opcode
-        out = instr.shape.num_elements
-        if op in TRANSCENDENTAL:
-            return 0.0, float(out)
-        if op in ELEMENTWISE:
-            return float(out), 0.0
-        if op == "dot":
-            lhs = self._operand_shape(instr, 0)
-            contracted = math.prod(
-                lhs.dims[d] for d in _dims_list(_attr(instr.attrs, "lhs_contracting_dims"))
-            )
-            return 2.0 * out * contracted, 0.0
-        if op == "convolution":
-            return 2.0 * self._convolution_fmas(instr), 0.0
-        if op in ("reduce", "reduce-window", "map", "scatter", "select-and-scatter"):
-            sub = called_computations(instr)
-            f, t = self.computation(sub[0]) if sub else (1.0, 0.0)
-            if op == "reduce":
-                n_inputs = max(1, len(instr.operands) // 2)
-                count = self._operand_shape(instr, 0).num_elements - out // n_inputs
-            elif op == "reduce-window":
-                window = _attr(instr.attrs, "window") or ""
-                m = re.search(r"size=([\dx]+)", window)
-                taps = math.prod(int(x) for x in m.group(1).split("x")) if m else 1
-                count = out * (taps - 1)
-            elif op == "scatter":
-                count = self._operand_shape(instr, len(instr.operands) - 1).num_elements
-            else:
-                count = out
-            return count * f, count * t
-        if op == "fusion":
-            sub = called_computations(instr)
-            return self.computation(sub[0]) if sub else (0.0, 0.0)
-        return 0.0, 0.0
-
-    def _convolution_fmas(self, instr: Instruction) -> float:
-        lhs = self._operand_shape(instr, 0)
-        rhs = self._operand_shape(instr, 1)
-        labels = _attr(instr.attrs, "dim_labels") or ""
-        m = re.match(r"([\w]+)_([\w]+)->([\w]+)", labels)
-        if not m:
-            return float(instr.shape.num_elements * rhs.num_elements)
-        lhs_l, rhs_l, out_l = m.groups()
-        out = instr.shape
-        window = _attr(instr.attrs, "window") or ""
-        spatial = [c for c in lhs_l if c.isdigit()]
-
-        def window_field(key: str, default: int, count: int) -> list[str]:
-            mm = re.search(rf"\b{key}=([\d_x\-]+)", window)
-            return mm.group(1).split("x") if mm else [str(default)] * count
-
-        n = len(spatial)
-        strides = [int(x) for x in window_field("stride", 1, n)]
-        pads = [tuple(int(v) for v in p.split("_")) for p in window_field("pad", 0, n)]
-        if pads and len(pads[0]) == 1:
-            pads = [(p[0], p[0]) for p in pads]
-        lhs_dil = [int(x) for x in window_field("lhs_dilate", 1, n)]
-        rhs_dil = [int(x) for x in window_field("rhs_dilate", 1, n)]
-        valid_product = 1
-        for d, label in enumerate(spatial):
-            in_size = lhs.dims[lhs_l.index(label)]
-            k_size = rhs.dims[rhs_l.index(label)]
-            o_size = out.dims[out_l.index(label)]
-            dilated = (in_size - 1) * lhs_dil[d] + 1
-            valid = 0
-            for o in range(o_size):
-                base = o * strides[d] - pads[d][0]
-                for k in range(k_size):
-                    i = base + k * rhs_dil[d]
-                    if 0 <= i < dilated and i % lhs_dil[d] == 0:
-                        valid += 1
-            valid_product *= valid
-        groups = int(_attr(instr.attrs, "feature_group_count") or 1)
-        batch_groups = int(_attr(instr.attrs, "batch_group_count") or 1)
-        in_features = lhs.dims[lhs_l.index("f")]
-        out_features = out.dims[out_l.index("f")]
-        batch = out.dims[out_l.index("b")]
-        del batch_groups  # the output batch already accounts for batch groups
-        return float(batch * out_features * (in_features // groups) * valid_product)
-
-
-_SLICING = {"slice", "dynamic-slice", "gather"}
-
-
-def _fused_parameter_bytes(module: Module, fusion: Instruction, k: int, full: float) -> float:
-    """Bytes a fusion reads of operand k: only the sliced part when every user slices it."""
-    sub = called_computations(fusion)
-    if not sub:
-        return full
-    instrs = module.computations.get(sub[0], [])
-    param = next(
-        (
-            i
-            for i in instrs
-            if i.opcode == "parameter" and re.match(rf"\s*{k}\s*$", _param_number(i))
-        ),
-        None,
-    )
-    if param is None:
-        return full
-    users = [i for i in instrs if param.name in i.operands]
-    if users and all(u.opcode in _SLICING and u.operands[0] == param.name for u in users):
-        return float(sum(u.shape.bytes for u in users))
-    if users and all(
-        u.opcode == "dynamic-update-slice" and u.operands[0] == param.name for u in users
-    ):
-        return 0.0  # updated in place: only the update is written
-    return full
-
-
-def _param_number(instr: Instruction) -> str:
-    return instr.attrs  # for a parameter, _parse_instruction keeps its number K in attrs
-
-
-def operand_bytes(
-    module: Module, by_name: dict[str, Instruction], instr: Instruction, k: int
-) -> float:
-    """Bytes ``instr`` reads of its operand ``k`` (XLA's rules for slicing and in-place ops)."""
-    operand = by_name.get(instr.operands[k])
-    if operand is None:
-        return 0.0
-    full = float(operand.shape.bytes)
-    op = instr.opcode
-    if op in _SLICING and k == 0:
-        return float(instr.shape.bytes)
-    if op == "dynamic-update-slice" and k == 0:
-        return 0.0
-    if op == "fusion":
-        return _fused_parameter_bytes(module, instr, k, full)
-    return full
-
-
-def output_bytes(module: Module, by_name: dict[str, Instruction], instr: Instruction) -> float:
-    """Bytes ``instr`` writes (an in-place dynamic-update-slice writes only its update)."""
-    if instr.opcode == "dynamic-update-slice":
-        return float(by_name[instr.operands[1]].shape.bytes)
-    if instr.opcode == "fusion":
-        sub = called_computations(instr)
-        root = (
-            next((i for i in module.computations.get(sub[0], []) if i.is_root), None)
-            if sub
-            else None
-        )
-        if root is not None and root.opcode == "dynamic-update-slice":
-            inner = {i.name: i for i in module.computations[sub[0]]}
-            return float(inner[root.operands[1]].shape.bytes)
-    return float(instr.shape.bytes)
-
-
-def operand_and_output_bytes(
-    module: Module, by_name: dict[str, Instruction], instr: Instruction
-) -> float:
-    """Bytes an instruction reads plus writes, as HloCostAnalysis counts them (0 if free).
-
-    ``by_name`` is :meth:`Module.instruction_index` of ``module``.
-    """
-    if instr.opcode in FREE_OPS and instr.opcode != "tuple":
-        return 0.0
-    if instr.opcode == "tuple":
-        return float(instr.shape.bytes)
-    reads = sum(operand_bytes(module, by_name, instr, k) for k in range(len(instr.operands)))
-    return reads + output_bytes(module, by_name, instr)

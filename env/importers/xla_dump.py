@@ -21,9 +21,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from mallocmuzero.env.importers import hlo_text
+from mallocmuzero.env.importers import hlo_costs, hlo_text
 from mallocmuzero.env.workload import (
     DEFAULT_HARDWARE,
     Hardware,
@@ -185,26 +187,6 @@ def import_xla_dump(
     )
 
 
-def computation_repeats(module: hlo_text.Module) -> dict[str, float]:
-    """How many times each computation runs per program run (while trip counts multiply)."""
-    repeat = {module.entry: 1.0}
-    pending = [module.entry]
-    while pending:
-        comp = pending.pop()
-        for instr in module.computations.get(comp, []):
-            if instr.opcode != "while":
-                factor = 1.0
-                if instr.opcode not in ("call", "conditional"):
-                    continue
-            else:
-                factor = float(hlo_text.trip_count(instr) or 1)
-            for callee in hlo_text.called_computations(instr):
-                if callee not in repeat:
-                    repeat[callee] = repeat[comp] * factor
-                    pending.append(callee)
-    return repeat
-
-
 def workload_from_parts(
     assignment: BufferAssignment,
     module: hlo_text.Module,
@@ -215,13 +197,34 @@ def workload_from_parts(
 ) -> Workload:
     """Merge values into buffers and build the workload of one parsed module."""
     by_name = module.instruction_index()
-    flop_counter = hlo_text.FlopCounter(module)
-    repeats = computation_repeats(module)
+    flop_counter = hlo_costs.FlopCounter(module)
+    repeats = hlo_costs.computation_repeats(module)
     sequence = assignment.sequence
     num_t = len(sequence)
     time_of = {instr: t for t, instr in enumerate(sequence)}
 
-    # Values with a live range, as half-open [start, end) clamped to the schedule.
+    live_values = _live_values(assignment, num_t)
+    groups = _overlapping_groups(live_values)
+    buffers, buffer_of_value = _merged_buffers(groups, assignment, module, by_name, num_t)
+    accesses = _accesses(assignment, module, by_name, time_of, buffers, buffer_of_value, num_t)
+    instructions = _instructions(sequence, by_name, flop_counter, repeats, accesses)
+
+    workload = build_workload(
+        name=name,
+        instructions=instructions,
+        buffers=buffers,
+        hardware=hardware,
+        capacity=capacity or 1,
+        source=name,
+    )
+    if capacity is None:
+        peak = placeable_peak(workload)
+        workload = workload.with_capacity(max(1, int(peak * capacity_fraction)))
+    return workload
+
+
+def _live_values(assignment: BufferAssignment, num_t: int) -> list[tuple[Any, int, int]]:
+    """Values with a live range, as half-open [start, end) clamped to the schedule."""
     live_values = []
     for value in assignment.values.values():
         span = assignment.live.get(value.live_key)
@@ -229,8 +232,14 @@ def workload_from_parts(
             continue
         start, end = span
         live_values.append((value, start, min(end + 1, num_t)))
+    return live_values
 
-    # Union-find: same allocation, overlapping offsets, overlapping or touching lifetimes.
+
+def _overlapping_groups(live_values: list[tuple[Any, int, int]]) -> dict[int, list]:
+    """Values merged into one buffer (union-find).
+
+    Merged: same allocation, overlapping offsets, overlapping or touching lifetimes.
+    """
     parent = {v.id: v.id for v, _, _ in live_values}
 
     def find(x: int) -> int:
@@ -254,6 +263,20 @@ def workload_from_parts(
     groups: dict[int, list] = {}
     for item in live_values:
         groups.setdefault(find(item[0].id), []).append(item)
+    return groups
+
+
+def _merged_buffers(
+    groups: dict[int, list],
+    assignment: BufferAssignment,
+    module: hlo_text.Module,
+    by_name: dict[str, hlo_text.Instruction],
+    num_t: int,
+) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """One workload buffer per group, and the buffer of every value.
+
+    Pinned: entry parameters, live-out values and the root of the entry computation.
+    """
     entry_root = next(i.name for i in module.computations[module.entry] if i.is_root)
     buffers = []
     buffer_of_value: dict[int, int] = {}
@@ -287,8 +310,22 @@ def workload_from_parts(
                 "name": items[0][0].name,
             }  # fmt: skip
         )
+    return buffers, buffer_of_value
 
-    # Accesses: reads of used values, writes of defined values.
+
+def _accesses(
+    assignment: BufferAssignment,
+    module: hlo_text.Module,
+    by_name: dict[str, hlo_text.Instruction],
+    time_of: dict[str, int],
+    buffers: list[dict[str, Any]],
+    buffer_of_value: dict[int, int],
+    num_t: int,
+) -> list[dict[int, float]]:
+    """Bytes per buffer of every instruction: reads of used values, writes of defined ones.
+
+    Stretches a buffer's live range over a last use that XLA's range leaves out.
+    """
     accesses: list[dict[int, float]] = [{} for _ in range(num_t)]
     for value in assignment.values.values():
         b = buffer_of_value.get(value.id)
@@ -302,14 +339,24 @@ def workload_from_parts(
             instr = by_name.get(instr_name)
             if t is None or instr is None or instr.opcode in hlo_text.FREE_OPS:
                 continue
-            nbytes = _access_bytes(module, by_name, instr, k, value.size)
+            nbytes = hlo_costs.access_bytes(module, by_name, instr, k, value.size)
             if nbytes <= 0:
                 continue
             accesses[t][b] = accesses[t].get(b, 0.0) + nbytes
             # XLA's live range can end before a last use inside a nested computation.
             buffers[b]["start"] = min(buffers[b]["start"], t)
             buffers[b]["end"] = max(buffers[b]["end"], t + 1)
+    return accesses
 
+
+def _instructions(
+    sequence: Sequence[str],
+    by_name: dict[str, hlo_text.Instruction],
+    flop_counter: hlo_costs.FlopCounter,
+    repeats: dict[str, float],
+    accesses: list[dict[int, float]],
+) -> list[dict[str, Any]]:
+    """The workload's instructions: FLOPs, repeat count and accesses, in schedule order."""
     instructions = []
     for t, instr_name in enumerate(sequence):
         instr = by_name.get(instr_name)
@@ -323,41 +370,4 @@ def workload_from_parts(
         if repeat != 1.0:
             item["repeat"] = repeat
         instructions.append(item)
-
-    workload = build_workload(
-        name=name,
-        instructions=instructions,
-        buffers=buffers,
-        hardware=hardware,
-        capacity=capacity or 1,
-        source=name,
-    )
-    if capacity is None:
-        peak = placeable_peak(workload)
-        workload = workload.with_capacity(max(1, int(peak * capacity_fraction)))
-    return workload
-
-
-def _access_bytes(
-    module: hlo_text.Module,
-    by_name: dict[str, hlo_text.Instruction],
-    instr: hlo_text.Instruction,
-    operand: int,
-    value_size: int,
-) -> float:
-    """Bytes of a value that ``instr`` reads (operand >= 0) or writes (operand -1).
-
-    XLA's per-operand rules scale the value's size: a slice reads only what it keeps, an
-    in-place dynamic-update-slice writes only its update.
-    """
-    if operand < 0:
-        full = instr.shape.bytes
-        part = hlo_text.output_bytes(module, by_name, instr)
-    else:
-        if operand >= len(instr.operands) or instr.operands[operand] not in by_name:
-            return float(value_size)
-        full = by_name[instr.operands[operand]].shape.bytes
-        part = hlo_text.operand_bytes(module, by_name, instr, operand)
-    if instr.shape.elements is not None and operand < 0 or full <= 0:
-        return float(value_size)
-    return value_size * min(1.0, part / full)
+    return instructions

@@ -1,0 +1,129 @@
+"""Compiled kernels that write the game's observation (layout: ``env/observation.py``).
+
+``observe_batch`` writes the fixed-shape features and legal masks of every slot;
+``observe_lookahead`` adds each action's msa-completion value. Both are pure over the
+``Bank`` and ``State`` arrays of :mod:`mallocmuzero.env.kernels`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mallocmuzero.env.kernels import ILLEGAL, apply, copy_into, jit, msa_action, msa_rollout
+from mallocmuzero.env.observation import (
+    CURRENT_FEATURES,
+    PER_CANDIDATE,
+    PER_UPCOMING,
+    PROGRESS_FEATURES,
+)
+
+PROGRESS = CURRENT_FEATURES  # first progress feature
+OCCUPANCY = CURRENT_FEATURES + PROGRESS_FEATURES  # first occupancy bin
+
+
+@jit
+def lookahead_values(bank, st, g, scratch, values):
+    """Seconds saved in total after each action of slot g followed by msa to the end.
+
+    ``values[a]`` is filled for every action ``a`` (``ILLEGAL`` where not allowed); the
+    state of slot g is untouched; slot 0 of ``scratch`` (a one-slot state) is overwritten.
+    """
+    n_actions = st.cand_off.shape[1]
+    for a in range(n_actions + 1):
+        values[a] = ILLEGAL
+        if a < n_actions and a >= st.n_cand[g]:
+            continue
+        copy_into(st, g, scratch, 0)
+        apply(bank, scratch, 0, a)
+        values[a] = msa_rollout(bank, scratch, 0)
+
+
+@jit
+def observe_lookahead(bank, st, scratch, features, first):
+    """Write the lookahead block (layout: observation.py) from column ``first`` on.
+
+    Per action: advantage of its msa completion over msa's own choice and whether it is the
+    best completion (both 0 when illegal); then msa's completion from here, all in percent
+    of the all-slow time.
+    """
+    n_actions = st.cand_off.shape[1]
+    values = np.empty(n_actions + 1)
+    for g in range(features.shape[0]):
+        for k in range(first, first + 2 * (n_actions + 1) + 1):
+            features[g, k] = 0.0
+        if st.pos[g] >= st.n_order[g]:
+            continue
+        lookahead_values(bank, st, g, scratch, values)
+        scale = 100.0 / bank.time0[st.wid[g]]
+        baseline = values[msa_action(st, g)]
+        best = np.argmax(values)
+        for a in range(n_actions + 1):
+            if values[a] != ILLEGAL:
+                features[g, first + 2 * a] = scale * (values[a] - baseline)
+                features[g, first + 2 * a + 1] = 1.0 if a == best else 0.0
+        features[g, first + 2 * (n_actions + 1)] = scale * (baseline - st.saved[g])
+
+
+@jit
+def observe_batch(bank, st, window, features, legal):
+    """Write fixed-shape features [G, D] and legal masks [G, N+1] (layout: observation.py)."""
+    n_actions = st.cand_off.shape[1]
+    n_bins = st.occupancy.shape[1]
+    for g in range(features.shape[0]):
+        for k in range(features.shape[1]):
+            features[g, k] = 0.0
+        for a in range(n_actions):
+            legal[g, a] = a < st.n_cand[g]
+        legal[g, n_actions] = True
+        w = st.wid[g]
+        base = bank.buf_off[w]
+        n_instr = bank.inst_off[w + 1] - bank.inst_off[w]
+        time0 = bank.time0[w]
+        cap = st.cap[g]
+        n_order = st.n_order[g]
+        pos = st.pos[g]
+        # Progress.
+        features[g, PROGRESS] = pos / n_order if n_order > 0 else 1.0
+        features[g, PROGRESS + 1] = st.saved[g] / time0
+        features[g, PROGRESS + 2] = st.remaining[g] / time0
+        if pos >= n_order:
+            continue
+        b = st.order[g, pos]
+        sz = bank.size[base + b]
+        s = bank.start[base + b]
+        e = bank.end[base + b]
+        features[g, 0] = sz / cap
+        features[g, 1] = np.sqrt(sz / cap)
+        features[g, 2] = (e - s) / n_instr
+        features[g, 3] = s / n_instr
+        features[g, 4] = e / n_instr
+        features[g, 5] = 100.0 * bank.saving[base + b] / time0
+        features[g, 6] = 100.0 * st.cand_reward[g] / time0
+        if bank.saving[base + b] > 0:
+            features[g, 7] = st.cand_reward[g] / bank.saving[base + b]
+        peak = 0.0
+        for j in range(n_bins):
+            features[g, OCCUPANCY + j] = st.occupancy[g, j]
+            if st.occupancy[g, j] > peak:
+                peak = st.occupancy[g, j]
+        features[g, PROGRESS + 3] = peak
+        k = OCCUPANCY + n_bins
+        for a in range(n_actions):
+            if a < st.n_cand[g]:
+                features[g, k] = 1.0
+                features[g, k + 1] = st.cand_off[g, a] / cap
+                features[g, k + 2] = st.cand_gap[g, a] / cap
+                features[g, k + 3] = (st.cand_gap[g, a] - sz) / cap
+                features[g, k + 4] = st.cand_top[g, a]
+            k += PER_CANDIDATE
+        for i in range(window):
+            q = pos + 1 + i
+            if q < n_order:
+                u = st.order[g, q]
+                features[g, k] = 1.0
+                features[g, k + 1] = bank.size[base + u] / cap
+                features[g, k + 2] = (bank.end[base + u] - bank.start[base + u]) / n_instr
+                features[g, k + 3] = 100.0 * bank.saving[base + u] / time0
+                if bank.start[base + u] < e and bank.end[base + u] > s:
+                    features[g, k + 4] = 1.0
+            k += PER_UPCOMING
