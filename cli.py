@@ -49,8 +49,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
         from mallocmuzero.cluster.components import solve_agent
 
         solution = solve_agent(
-            workload, args.checkpoint, args.samples, args.seed, args.rollout_weight
-        )
+            workload, args.checkpoint, args.samples, args.seed, args.rollout_weight,
+            time_limit=args.time_limit,
+        )  # fmt: skip
     else:
         solution = solve(args.solver, workload, args.time_limit, args.seed, args.width)
     errors = validation_errors(workload, solution.offsets, workload.capacity)
@@ -166,16 +167,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     agent = load_agent(args.checkpoint, args.rollout_weight)
     workloads = load_split(args.workloads, args.suite)
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise UserError(f"--time-limit must be > 0 (got {args.time_limit})")
     rows = evaluate(
         workloads,
         args.fractions,
         partial(agent.solve, samples=args.samples),
         args.cpsat_time_limit,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
+        time_limit=args.time_limit,
     )
 
     print_table(EVALUATION_HEADER, evaluation_table(rows))
-    print(evaluation_summary(rows))
+    print(evaluation_summary(rows, args.time_limit))
     return 0
 
 
@@ -222,7 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("workload", help="workload JSON file (mallocmuzero.workload/1)")
     solve.add_argument("--solver", required=True, choices=sorted([*SOLVERS, AGENT]))
     add_capacity(solve)
-    solve.add_argument("--time-limit", type=float, help="seconds (restarts, beam, cpsat)")
+    solve.add_argument(
+        "--time-limit",
+        type=float,
+        help="seconds: every solver but msa, first-fit and all-slow keeps its best so far "
+        "(default: restarts 10, cpsat 60, beam and agent until done)",
+    )
     solve.add_argument("--width", type=int, default=16, help="beam width (default 16)")
     solve.add_argument("--seed", type=int, default=0)
     solve.add_argument(
@@ -258,7 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--workloads", default="workloads/builtin")
     evaluate.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 0.5])
     evaluate.add_argument("--samples", type=int, default=0)
-    evaluate.add_argument("--cpsat-time-limit", type=float, default=30.0)
+    evaluate.add_argument(
+        "--cpsat-time-limit", type=float, default=30.0, help="without --time-limit (default 30)"
+    )
+    evaluate.add_argument(
+        "--time-limit",
+        type=float,
+        help="seconds for every solver: the agent (anytime), restarts, beam16 and cpsat "
+        "(default: restarts and beam16 at the agent's wall time)",
+    )
     _add_rollout_weight(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 

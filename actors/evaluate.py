@@ -2,6 +2,8 @@
 
 ``--solver agent`` is the agent alone: one greedy search rollout, plus optional sampled
 (Gumbel) rollouts, each judged by the exact cost model; never another solver's solution.
+With a time limit it is anytime: after the greedy rollouts it plays batches of sampled
+rollouts until the limit and keeps the best.
 """
 
 from __future__ import annotations
@@ -19,16 +21,31 @@ from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
 
+SAMPLED_BATCH = 8  # sampled rollouts played together once the greedy ones are done
 
-def play_out(game: BatchedGame, search, params: Any, greedy: bool, seed: int) -> None:
-    """Play every slot of ``game`` to the end with the search."""
+
+def play_out(
+    game: BatchedGame,
+    search,
+    params: Any,
+    greedy: bool,
+    seed: int,
+    deadline: float | None = None,
+) -> bool:
+    """Play every slot of ``game`` to the end with the search; False if stopped at ``deadline``.
+
+    ``deadline`` is a ``time.monotonic()`` value, checked before every batched step.
+    """
     rng = jax.random.PRNGKey(seed)
     features, legal = game.observe()
     while not all(game.is_done(g) for g in range(game.num_games)):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
         rng, key = jax.random.split(rng)
         actions = np.asarray(search(params, key, features, legal, greedy=greedy).action)
         out = game.step(actions)
         features, legal = out.features, out.legal
+    return True
 
 
 def agent_solve(
@@ -39,25 +56,40 @@ def agent_solve(
     samples: int = 0,
     seed: int = 0,
     more_greedy: Sequence = (),
+    time_limit: float | None = None,
 ) -> Solution:
     """Greedy ``search`` rollout plus ``samples`` sampled rollouts; the best by the cost model.
 
     ``search`` is a batched search of the agent's network (``agent.search.make_search``);
     ``more_greedy`` are further searches of the same network (for example at other rollout
-    weights) that each play one more greedy rollout.
+    weights) that each play one more greedy rollout. With ``time_limit`` (seconds from the
+    call), the first greedy rollout always completes; the others, then batches of
+    ``SAMPLED_BATCH`` sampled rollouts with fresh seeds, are played while time is left, and
+    a batch the limit interrupts is dropped.
     """
+    started = time.monotonic()
+    deadline = None if time_limit is None else started + time_limit
     bank = GameBank.build([workload])
     candidates = []
-    plays = [(search, True, 1), (search, False, samples), *((s, True, 1) for s in more_greedy)]
-    for player, greedy, slots in plays:
-        if slots == 0:
-            continue
+
+    def play(player, greedy: bool, slots: int, play_seed: int, until: float | None) -> None:
         game = BatchedGame(bank, slots, spec=spec)
         game.reset_all([0] * slots, [workload.capacity] * slots)
-        play_out(game, player, params, greedy, seed)
-        candidates += [(game.saved_seconds(g), game.offsets(g)) for g in range(slots)]
+        if play_out(game, player, params, greedy, play_seed, until):
+            candidates.extend((game.saved_seconds(g), game.offsets(g)) for g in range(slots))
+
+    play(search, True, 1, seed, None)
+    plays = [(search, False, samples), *((s, True, 1) for s in more_greedy)]
+    for player, greedy, slots in plays:
+        if slots:
+            play(player, greedy, slots, seed, deadline)
+    batch = 0
+    while deadline is not None and time.monotonic() < deadline:
+        batch += 1
+        play(search, False, SAMPLED_BATCH, seed + batch, deadline)
     best = max(candidates, key=lambda c: c[0])[1]
-    return make_solution(workload, best, "agent", extra={"rollouts": len(candidates)})
+    extra = {"rollouts": len(candidates), "wall_time_s": time.monotonic() - started}
+    return make_solution(workload, best, "agent", extra=extra)
 
 
 @dataclasses.dataclass
@@ -108,11 +140,15 @@ def evaluate(
     solve_agent: Callable[[Workload], Solution],
     cpsat_time_limit: float = 30.0,
     progress: Callable[[str], None] | None = None,
+    time_limit: float | None = None,
 ) -> list[EvaluationRow]:
-    """The agent, msa, restarts and beam16 at the agent's wall time, beam1, and cpsat, per case.
+    """The agent, msa, restarts, beam16, beam1 and cpsat, per case.
 
-    beam1 (unbounded) is what following the lookahead observation alone achieves: the
-    ablation that tells what learning adds to it.
+    With ``time_limit``, ``solve_agent(workload, time_limit=...)`` and every search
+    (restarts, beam16, cpsat) get that many seconds; without it, restarts and beam16 get
+    the agent's wall time and cpsat ``cpsat_time_limit``. beam1 (unbounded) is what
+    following the lookahead observation alone achieves: the ablation that tells what
+    learning adds to it.
 
     ``progress`` receives one line per finished case.
     """
@@ -127,10 +163,11 @@ def evaluate(
         for fraction in fractions:
             w = resolve_capacity(workload, fraction=fraction)
             start = time.perf_counter()
-            agent = solve_agent(w)
+            agent = solve_agent(w) if time_limit is None else solve_agent(w, time_limit=time_limit)
             wall = time.perf_counter() - start
+            budget = wall if time_limit is None else time_limit
             msa = solve_msa(w)
-            exact = solve_cpsat(w, time_limit=cpsat_time_limit)
+            exact = solve_cpsat(w, time_limit=time_limit or cpsat_time_limit)
             rows.append(
                 EvaluationRow(
                     workload=w.name,
@@ -138,8 +175,8 @@ def evaluate(
                     agent=agent.estimated_time_s,
                     agent_wall_s=wall,
                     msa=msa.estimated_time_s,
-                    restarts=solve_restarts(w, time_limit=wall).estimated_time_s,
-                    beam=solve_beam(w, width=16, time_limit=wall).estimated_time_s,
+                    restarts=solve_restarts(w, time_limit=budget).estimated_time_s,
+                    beam=solve_beam(w, width=16, time_limit=budget).estimated_time_s,
                     lookahead=solve_beam(w, width=1).estimated_time_s,
                     cpsat=exact.estimated_time_s,
                     cpsat_optimal=bool(exact.optimal),
@@ -185,8 +222,13 @@ def evaluation_table(rows: Sequence[EvaluationRow]) -> list[list[str]]:
     ]
 
 
-def evaluation_summary(rows: Sequence[EvaluationRow]) -> str:
+def evaluation_summary(rows: Sequence[EvaluationRow], time_limit: float | None = None) -> str:
     """Mean and worst gain over msa, mean headroom recovered, wins against the searches."""
+    budget = (
+        "restarts and beam16 ran for the agent's wall time"
+        if time_limit is None
+        else f"every search had {time_limit:g} s"
+    )
     recovered = [r.headroom_recovered for r in rows if r.headroom_recovered is not None]
     gains = [r.gain_over_msa for r in rows]
     beats_restarts = sum(r.agent < r.restarts for r in rows)
@@ -197,5 +239,5 @@ def evaluation_summary(rows: Sequence[EvaluationRow]) -> str:
         f"mean headroom recovered {_pct(float(np.mean(recovered)) if recovered else None)} over "
         f"{len(recovered)} cases with headroom; faster than restarts in {beats_restarts} cases; "
         f"faster than beam1 in {beats_beam1}, slower in {loses_to_beam1} "
-        "(restarts and beam16 ran for the agent's wall time; * cpsat not proven)"
+        f"({budget}; * cpsat not proven)"
     )

@@ -164,11 +164,15 @@ def measured_run(
         run = Path(folder) / "run"
         if sampler:
             sampler.start()
+        started = time.monotonic()
         try:
             train_distributed(config, str(run), progress=lambda line: None)
         finally:
             if sampler:
                 sampler.stop()
+        ran = (time.monotonic() - started) / 60
+        if ran < 0.95 * minutes:  # stopped by a signal: its figures would mislead
+            raise RuntimeError(f"the run stopped after {ran:.1f} of {minutes:g} minutes")
         scalars = read_scalars(run)
     result = {
         "actors": config.actors.num_actors,

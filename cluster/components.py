@@ -82,12 +82,21 @@ class LoadedAgent:
     spec: ObservationSpec
     searches: list[Callable]
 
-    def solve(self, workload: Workload, samples: int = 0, seed: int = 0) -> Solution:
-        """The agent's rollouts on ``workload``, the best by the cost model (``agent_solve``)."""
+    def solve(
+        self,
+        workload: Workload,
+        samples: int = 0,
+        seed: int = 0,
+        time_limit: float | None = None,
+    ) -> Solution:
+        """The agent's rollouts on ``workload``, the best by the cost model.
+
+        See :func:`agent_solve`; anytime with ``time_limit`` seconds.
+        """
         first, *others = self.searches
         return agent_solve(
             workload, self.params, self.spec, first, samples=samples, seed=seed,
-            more_greedy=others,
+            more_greedy=others, time_limit=time_limit,
         )  # fmt: skip
 
 
@@ -119,11 +128,13 @@ def solve_agent(
     samples: int = 0,
     seed: int = 0,
     rollout_weights: Sequence[float] | None = None,
+    time_limit: float | None = None,
 ) -> Solution:
     """The trained agent alone: a greedy search per rollout weight, ``samples`` sampled ones.
 
     Without ``checkpoint``, the checkpoint shipped in the package is used;
-    ``rollout_weights`` default to the checkpoint's (see :func:`load_agent`).
+    ``rollout_weights`` default to the checkpoint's (see :func:`load_agent`). With
+    ``time_limit`` seconds it keeps playing sampled rollouts until the limit (anytime).
     """
     if not checkpoint:
         shipped = pretrained_checkpoint()
@@ -132,7 +143,10 @@ def solve_agent(
                 f"--solver agent needs --checkpoint DIR ({shipped} holds no shipped checkpoint)"
             )
         checkpoint = str(shipped)
-    return load_agent(checkpoint, rollout_weights).solve(workload, samples=samples, seed=seed)
+    if time_limit is not None and time_limit <= 0:
+        raise UserError(f"--time-limit must be > 0 (got {time_limit})")
+    agent = load_agent(checkpoint, rollout_weights)
+    return agent.solve(workload, samples=samples, seed=seed, time_limit=time_limit)
 
 
 def optimizer_config(config: ExperimentConfig) -> OptimizerConfig:

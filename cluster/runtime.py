@@ -18,6 +18,9 @@ from mallocmuzero.configs.schema import ExperimentConfig
 from mallocmuzero.errors import UserError
 
 LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a one-machine runtime on 127.0.0.1
+# The GCS keeps the events of the last this-many tasks (Ray's default, 100,000, lets it
+# grow for hours: every actor call is a task). Read when the local runtime starts.
+TASK_EVENTS_ENV, TASK_EVENTS_KEPT = "RAY_task_events_max_num_task_in_gcs", "1000"
 
 
 def required_cpus(config: ExperimentConfig) -> float:
@@ -56,10 +59,12 @@ def start_ray(config: ExperimentConfig, address: str | None, package: Path | Non
     the GCS, raylet, object manager and every worker listen on loopback only (Ray reads the
     switch when it is imported; the module constant is set too in case it already was).
     A local runtime declares the machine's cores, or the roles' total with a warning when
-    the config asks for more (the roles then share the cores).
+    the config asks for more (the roles then share the cores), and keeps the events of
+    only the last ``TASK_EVENTS_KEPT`` tasks (unless ``TASK_EVENTS_ENV`` says otherwise).
     """
     if not address:
         os.environ[LOCAL_ONLY_ENV] = "0"
+        os.environ.setdefault(TASK_EVENTS_ENV, TASK_EVENTS_KEPT)
     import ray
     from ray._private import ray_constants
 

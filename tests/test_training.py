@@ -67,6 +67,13 @@ def test_sync_train_cli_then_solve_and_evaluate(small_suite, tmp_path, capsys):
     assert "rnn_scan_train" in table and "mlp_train" not in table  # held-out suite only
     assert "mean gain over msa" in table and "headroom recovered" in table
     assert "beam1 s" in table and "faster than beam1 in" in table  # the lookahead ablation
+    assert "ran for the agent's wall time" in table
+    assert main(["evaluate", "--checkpoint", str(run / "checkpoint"), "--workloads", str(suite_dir),
+                 "--fractions", "0.25", "--time-limit", "1"]) == 0  # fmt: skip
+    table = capsys.readouterr().out
+    assert "every search had 1 s" in table
+    walls = [float(line.split()[3]) for line in table.splitlines() if "rnn_scan_train" in line]
+    assert walls and min(walls) >= 1.0  # the anytime agent used its whole second
 
 
 def test_config_errors_are_one_line(tmp_path, capsys):
@@ -152,4 +159,26 @@ def test_solve_agent_uses_the_shipped_checkpoint(small_suite, tmp_path, capsys):
     assert main(["solve", str(workload), "--solver", "agent", "--rollout-weight", "1.5",
                  "--out", str(tmp_path / "never.json")]) == 2  # fmt: skip
     assert "a rollout weight must be in [0, 1] (got 1.5)" in capsys.readouterr().err
+    assert not (tmp_path / "never.json").exists()
+
+
+def test_the_agent_with_a_time_limit_is_anytime(small_suite, tmp_path, capsys):
+    """With --time-limit the agent keeps playing sampled rollouts after the greedy ones and
+    keeps the best: never worse than without the limit, more rollouts than without it."""
+    workload = small_suite / "rnn_scan_train.json"
+    plain, anytime = tmp_path / "plain.json", tmp_path / "anytime.json"
+    for out, extra in ((plain, []), (anytime, ["--time-limit", "4"])):
+        assert main(["solve", str(workload), "--solver", "agent", "--capacity-fraction", "0.1",
+                     "--rollout-weight", "0.5", "--out", str(out), *extra]) == 0  # fmt: skip
+    first, best = json.loads(plain.read_text()), json.loads(anytime.read_text())
+    assert first["rollouts"] == 1
+    assert best["rollouts"] > 1 and (best["rollouts"] - 1) % 8 == 0  # whole sampled batches
+    assert best["estimated_time_s"] <= first["estimated_time_s"]
+    w = resolve_capacity(load_workload(workload), fraction=0.1)
+    offsets = np.array([p["offset"] if p["offset"] is not None else -1 for p in best["placements"]])
+    assert validation_errors(w, offsets, w.capacity) == []
+    capsys.readouterr()
+    assert main(["solve", str(workload), "--solver", "agent", "--time-limit", "0",
+                 "--out", str(tmp_path / "never.json")]) == 2  # fmt: skip
+    assert "--time-limit must be > 0" in capsys.readouterr().err
     assert not (tmp_path / "never.json").exists()
