@@ -326,8 +326,9 @@ Default config (64 games, 16 simulations, latent 128, MLP 256x256), random param
 The self-play core (game step, batched search, bookkeeping) against the raw jitted mctx
 call on the same network, batch and states (the core's current ones: a search costs more
 on mid-game states than on fresh ones), in the same run, without and with the lookahead
-observation (N+1 msa completions per game step, the game's share of the work, which
-grows with the program); and jitted learner steps on
+observation (an msa completion per legal action and game step, msa's own reused from the
+previous step's chosen action; the game's share of the work, which grows with the
+program); and jitted learner steps on
 synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every core here).
 
 | what | per second | ratio |

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from mallocmuzero.env import cost_model, kernels, observe_kernels
+from mallocmuzero.env import cost_model, kernels, msa_kernels, observe_kernels
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.workload import Workload
 
@@ -152,6 +152,11 @@ class BatchedGame:
         self.rng = np.random.default_rng(seed)
         self.state = _new_state(num_games, bank, self.spec)
         self._scratch = _new_state(1, bank, self.spec) if self.spec.lookahead else None
+        # Each action's msa completion at the last observed states, and msa's completion
+        # from each slot's current state when a step made it known (NaN: to compute).
+        self._values = np.full((num_games, self.spec.num_actions), np.nan)
+        self._known = np.full(num_games, np.nan)
+        self._values_current = False  # whether _values describe the current states
         self._features = np.zeros((num_games, self.spec.size), np.float32)
         self._legal = np.zeros((num_games, self.spec.num_actions), bool)
         self._rewards = np.zeros(num_games, np.float64)
@@ -177,6 +182,7 @@ class BatchedGame:
         if capacity <= 0:
             raise ValueError(f"capacity must be > 0 (got {capacity})")
         arrays, cap = self.bank.arrays, int(capacity)
+        self._forget(slot)
         if order is None:
             kernels.reset_slot(arrays, self.state, slot, workload_index, cap)
         else:
@@ -186,6 +192,11 @@ class BatchedGame:
         """Reset every slot; ``workload_index[g]`` and ``capacity[g]`` describe slot g."""
         for g in range(self.num_games):
             self.reset(g, int(workload_index[g]), int(capacity[g]))
+
+    def _forget(self, slot: int) -> None:
+        """The slot's state changes outside a step: its known completions no longer hold."""
+        self._known[slot] = np.nan
+        self._values_current = False
 
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
         """Current features [G, D] (float32) and legal-action masks [G, N+1] (bool)."""
@@ -199,7 +210,10 @@ class BatchedGame:
                 self._scratch,
                 self._features,
                 self.spec.lookahead_start,
+                self._values,
+                self._known,
             )
+            self._values_current = True
         return self._features.copy(), self._legal.copy()
 
     def step(self, actions: np.ndarray, observe: bool = True) -> StepOutput:
@@ -212,7 +226,14 @@ class BatchedGame:
             raise ValueError(f"expected {self.num_games} actions, got shape {actions.shape}")
         bad = kernels.step_batch(self.bank.arrays, self.state, actions, self._rewards, self._done)
         if bad >= 0:
+            self._values_current = False
+            self._known[:] = np.nan
             raise ValueError(f"illegal action {actions[bad]} in game slot {bad}")
+        if self._values_current:  # msa's completion from here is the chosen action's value
+            self._known[:] = self._values[np.arange(self.num_games), actions]
+        else:
+            self._known[:] = np.nan
+        self._values_current = False
         time0 = self.bank.arrays.time0[self.state.wid]
         reward = (self._rewards / time0).astype(np.float32)
         episode_return = np.where(self._done, self.state.saved / time0, 0.0)
@@ -258,12 +279,14 @@ class BatchedGame:
 
     def copy_slot(self, src: int, dst: int) -> None:
         """Copy the whole game state of one slot into another (for tree and beam search)."""
+        self._forget(dst)
         kernels.copy_slot(self.state, src, dst)
 
     def msa_action(self, slot: int) -> int:
         """The msa heuristic's action in this slot."""
-        return int(kernels.msa_action(self.state, slot))
+        return int(msa_kernels.msa_action(self.state, slot))
 
     def msa_rollout(self, slot: int) -> float:
         """Finish the slot's game with msa's rule, in place; return total seconds saved."""
-        return float(kernels.msa_rollout(self.bank.arrays, self.state, slot))
+        self._forget(slot)
+        return float(msa_kernels.msa_rollout(self.bank.arrays, self.state, slot))

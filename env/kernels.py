@@ -274,10 +274,22 @@ def apply(bank, st, g, action):
         return 0.0
     if action < 0 or action > n_actions or (action < n_actions and action >= st.n_cand[g]):
         return ILLEGAL
+    reward = decide(bank, st, g, action)
+    prepare(bank, st, g)
+    return reward
+
+
+@jit
+def decide(bank, st, g, action):
+    """Play a legal ``action`` in slot g without preparing the next buffer; the reward.
+
+    :func:`apply` without its checks and its :func:`prepare`; for rollouts, which prepare
+    what they need themselves.
+    """
     base = bank.buf_off[st.wid[g]]
     b = st.order[g, st.pos[g]]
     reward = 0.0
-    if action < n_actions:
+    if action < st.cand_off.shape[1]:
         reward = st.cand_reward[g]
         st.offset[g, b] = st.cand_off[g, action]
         st.placed[g, st.n_placed[g]] = b
@@ -286,7 +298,6 @@ def apply(bank, st, g, action):
         st.saved[g] += reward
     st.remaining[g] -= bank.saving[base + b]
     st.pos[g] += 1
-    prepare(bank, st, g)
     return reward
 
 
@@ -306,22 +317,6 @@ def step_batch(bank, st, actions, rewards, done):
         rewards[g] = r
         done[g] = st.pos[g] >= st.n_order[g]
     return bad
-
-
-@jit
-def msa_action(st, g):
-    """The msa baseline's action: best-fit candidate 0 when it saves time, else slow."""
-    if st.n_cand[g] > 0 and st.cand_reward[g] > 0.0:
-        return 0
-    return st.cand_off.shape[1]
-
-
-@jit
-def msa_rollout(bank, st, g):
-    """Finish slot g's game with msa's rule; return the total seconds saved."""
-    while st.pos[g] < st.n_order[g]:
-        apply(bank, st, g, msa_action(st, g))
-    return st.saved[g]
 
 
 @jit

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mallocmuzero.env.kernels import ILLEGAL, apply, copy_into, jit, msa_action, msa_rollout
+from mallocmuzero.env.kernels import ILLEGAL, copy_into, decide, jit
+from mallocmuzero.env.msa_kernels import msa_action, msa_rollout
 from mallocmuzero.env.observation import (
     CURRENT_FEATURES,
     PER_CANDIDATE,
@@ -22,38 +23,45 @@ OCCUPANCY = CURRENT_FEATURES + PROGRESS_FEATURES  # first occupancy bin
 
 
 @jit
-def lookahead_values(bank, st, g, scratch, values):
+def lookahead_values(bank, st, g, scratch, values, known):
     """Seconds saved in total after each action of slot g followed by msa to the end.
 
     ``values[a]`` is filled for every action ``a`` (``ILLEGAL`` where not allowed); the
     state of slot g is untouched; slot 0 of ``scratch`` (a one-slot state) is overwritten.
+    ``known``, unless NaN, is msa's completion from this state (the previous step's value
+    of the action that led here), so msa's own action needs no rollout.
     """
     n_actions = st.cand_off.shape[1]
+    reuse = msa_action(st, g) if not np.isnan(known) else -1
     for a in range(n_actions + 1):
         values[a] = ILLEGAL
         if a < n_actions and a >= st.n_cand[g]:
             continue
+        if a == reuse:
+            values[a] = known
+            continue
         copy_into(st, g, scratch, 0)
-        apply(bank, scratch, 0, a)
+        decide(bank, scratch, 0, a)  # the rollout prepares nothing it does not need
         values[a] = msa_rollout(bank, scratch, 0)
 
 
 @jit
-def observe_lookahead(bank, st, scratch, features, first):
+def observe_lookahead(bank, st, scratch, features, first, all_values, known):
     """Write the lookahead block (layout: observation.py) from column ``first`` on.
 
     Per action: advantage of its msa completion over msa's own choice and whether it is the
     best completion (both 0 when illegal); then msa's completion from here, all in percent
-    of the all-slow time.
+    of the all-slow time. ``all_values[g]`` receives slot g's completions (seconds);
+    ``known[g]`` is as in :func:`lookahead_values`.
     """
     n_actions = st.cand_off.shape[1]
-    values = np.empty(n_actions + 1)
     for g in range(features.shape[0]):
+        values = all_values[g]
         for k in range(first, first + 2 * (n_actions + 1) + 1):
             features[g, k] = 0.0
         if st.pos[g] >= st.n_order[g]:
             continue
-        lookahead_values(bank, st, g, scratch, values)
+        lookahead_values(bank, st, g, scratch, values, known[g])
         scale = 100.0 / bank.time0[st.wid[g]]
         baseline = values[msa_action(st, g)]
         best = np.argmax(values)

@@ -6,7 +6,8 @@ They step copies of game slots with the game's kernels (``apply``, ``copy_slot``
 
 from __future__ import annotations
 
-from mallocmuzero.env.kernels import apply, copy_slot, jit, msa_rollout
+from mallocmuzero.env.kernels import apply, copy_slot, jit
+from mallocmuzero.env.msa_kernels import msa_rollout
 
 
 @jit

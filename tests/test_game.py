@@ -205,6 +205,33 @@ def test_lookahead_block_is_each_actions_msa_completion(seed, frac):
         game.step(np.array([int(rng.choice(np.flatnonzero(legal[0]))), 0]), observe=False)
 
 
+@SETTINGS
+@given(seed=st.integers(0, 10_000), frac=st.sampled_from([0.1, 0.3, 0.6]))
+def test_lookahead_reuses_the_chosen_actions_completion_exactly(seed, frac):
+    """After a step, msa's completion is the chosen action's: the observation a step returns
+    (which reuses it) equals, bit for bit, one computed from scratch by a game that replays
+    the same actions without observing."""
+    workload = random_workload(seed, num_buffers=30, num_instructions=25, capacity_fraction=frac)
+    spec = ObservationSpec(num_offset_actions=4, lookahead=True)
+    bank = GameBank.build([workload])
+
+    def new_game() -> BatchedGame:
+        game = BatchedGame(bank, 2, spec=spec)
+        game.reset_all([0, 0], [workload.capacity] * 2)
+        return game
+
+    reusing, played, rng = new_game(), [], np.random.default_rng(seed)
+    _, legal = reusing.observe()
+    while not (reusing.is_done(0) and reusing.is_done(1)):
+        played.append(np.array([int(rng.choice(np.flatnonzero(row))) for row in legal]))
+        out = reusing.step(played[-1])
+        fresh = new_game()
+        for actions in played:
+            fresh.step(actions, observe=False)
+        assert np.array_equal(out.features, fresh.observe()[0])
+        legal = out.legal
+
+
 def test_following_the_lookahead_is_beam_width_one(real_workloads):
     """Taking the best completion at every step reproduces beam search of width 1."""
     from mallocmuzero.env.workload import resolve_capacity
