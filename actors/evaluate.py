@@ -137,16 +137,16 @@ class EvaluationRow:
 def evaluate(
     workloads: Sequence[Workload],
     fractions: Sequence[float],
-    solve_agent: Callable[[Workload], Solution],
+    solve_agent: Callable[..., Solution],
     cpsat_time_limit: float = 30.0,
     progress: Callable[[str], None] | None = None,
     time_limit: float | None = None,
 ) -> list[EvaluationRow]:
     """The agent, msa, restarts, beam16, beam1 and cpsat, per case.
 
-    With ``time_limit``, ``solve_agent(workload, time_limit=...)`` and every search
-    (restarts, beam16, cpsat) get that many seconds; without it, restarts and beam16 get
-    the agent's wall time and cpsat ``cpsat_time_limit``. beam1 (unbounded) is what
+    ``solve_agent(workload, time_limit=...)`` plays the agent. With ``time_limit``, it and
+    every search (restarts, beam16, cpsat) get that many seconds; without it, restarts and
+    beam16 get the agent's wall time and cpsat ``cpsat_time_limit``. beam1 (unbounded) is what
     following the lookahead observation alone achieves: the ablation that tells what
     learning adds to it.
 
@@ -163,7 +163,7 @@ def evaluate(
         for fraction in fractions:
             w = resolve_capacity(workload, fraction=fraction)
             start = time.perf_counter()
-            agent = solve_agent(w) if time_limit is None else solve_agent(w, time_limit=time_limit)
+            agent = solve_agent(w, time_limit=time_limit)
             wall = time.perf_counter() - start
             budget = wall if time_limit is None else time_limit
             msa = solve_msa(w)

@@ -225,15 +225,12 @@ class BatchedGame:
         if actions.shape != (self.num_games,):
             raise ValueError(f"expected {self.num_games} actions, got shape {actions.shape}")
         bad = kernels.step_batch(self.bank.arrays, self.state, actions, self._rewards, self._done)
-        if bad >= 0:
-            self._values_current = False
-            self._known[:] = np.nan
-            raise ValueError(f"illegal action {actions[bad]} in game slot {bad}")
-        if self._values_current:  # msa's completion from here is the chosen action's value
-            self._known[:] = self._values[np.arange(self.num_games), actions]
-        else:
-            self._known[:] = np.nan
+        # msa's completion from each new state is the value its chosen action had.
+        reusable = self._values_current and bad < 0
+        self._known[:] = self._values[np.arange(self.num_games), actions] if reusable else np.nan
         self._values_current = False
+        if bad >= 0:
+            raise ValueError(f"illegal action {actions[bad]} in game slot {bad}")
         time0 = self.bank.arrays.time0[self.state.wid]
         reward = (self._rewards / time0).astype(np.float32)
         episode_return = np.where(self._done, self.state.saved / time0, 0.0)

@@ -119,24 +119,30 @@ def prepare(bank, st, g):
 
 
 @jit
-def free_gaps(bank, st, g, s, e):
-    """The free offset ranges [lo, hi) of slot g over the live range [s, e), ascending.
-
-    Also fills slot g's occupancy bins with the bytes taken over that range.
-    """
+def overlapping_intervals(bank, st, g, s, e, lo, hi):
+    """Write ``[lo, hi)`` of slot g's placed buffers live during ``[s, e)``; their count."""
     base = bank.buf_off[st.wid[g]]
-    cap = st.cap[g]
-    n_bins = st.occupancy.shape[1]
-    n_placed = st.n_placed[g]
-    lo = np.empty(n_placed, dtype=np.int64)
-    hi = np.empty(n_placed, dtype=np.int64)
     n = 0
-    for i in range(n_placed):
+    for i in range(st.n_placed[g]):
         p = st.placed[g, i]
         if bank.start[base + p] < e and bank.end[base + p] > s:
             lo[n] = st.offset[g, p]
             hi[n] = lo[n] + bank.size[base + p]
             n += 1
+    return n
+
+
+@jit
+def free_gaps(bank, st, g, s, e):
+    """The free offset ranges [lo, hi) of slot g over the live range [s, e), ascending.
+
+    Also fills slot g's occupancy bins with the bytes taken over that range.
+    """
+    cap = st.cap[g]
+    n_bins = st.occupancy.shape[1]
+    lo = np.empty(st.n_placed[g], dtype=np.int64)
+    hi = np.empty(st.n_placed[g], dtype=np.int64)
+    n = overlapping_intervals(bank, st, g, s, e, lo, hi)
     idx = np.argsort(lo[:n], kind="mergesort")
 
     gap_lo = np.empty(n + 1, dtype=np.int64)

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mallocmuzero.env.kernels import decide, jit, prepare, reward_if_fast
+from mallocmuzero.env.kernels import (
+    decide,
+    jit,
+    overlapping_intervals,
+    prepare,
+    reward_if_fast,
+)
 
 
 @jit
@@ -51,13 +57,7 @@ def best_fit_bottom(bank, st, g, b, lo, hi):
     """
     base = bank.buf_off[st.wid[g]]
     s, e, size, cap = bank.start[base + b], bank.end[base + b], bank.size[base + b], st.cap[g]
-    n = 0
-    for i in range(st.n_placed[g]):
-        p = st.placed[g, i]
-        if bank.start[base + p] < e and bank.end[base + p] > s:
-            lo[n] = st.offset[g, p]
-            hi[n] = lo[n] + bank.size[base + p]
-            n += 1
+    n = overlapping_intervals(bank, st, g, s, e, lo, hi)
     idx = np.argsort(lo[:n], kind="mergesort")
     cursor, best, best_length = 0, -1, 0
     for r in range(n + 1):
