@@ -186,7 +186,8 @@ def has_section(raw: dict, section: str) -> bool:
     return key in raw and (inner is None or inner in raw[key])
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line of ``run_all``."""
     parser = argparse.ArgumentParser(description="Run the benchmarks and write BENCHMARKS.md")
     parser.add_argument("--workloads", default="workloads/builtin")
     parser.add_argument("--out", default="BENCHMARKS.md")
@@ -212,7 +213,12 @@ def main() -> None:
     parser.add_argument(
         "--cache", default=".bench-cache.jsonl", help="finished cases, reused by a rerun"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Run the chosen sections and write BENCHMARKS.md and BENCHMARKS.json."""
+    args = parse_args()
 
     paths = sorted(Path(args.workloads).glob("*.json"))
     workloads = [load_workload(p) for p in paths]
@@ -284,11 +290,32 @@ def main() -> None:
     say(f"[bench] wrote {args.out}")
 
 
+def speed_markdown(search: dict, learner: dict) -> str:
+    """Section (c): the self-play core against the raw search, and the learner."""
+    lookahead_rate, lookahead_ratio = search["core_lookahead_sims_per_s"], search["ratio_lookahead"]
+    raw_lookahead_rate = search["raw_lookahead_sims_per_s"]
+    return f"""\
+Default config (64 games, 16 simulations, latent 128, MLP 256x256), random parameters.
+The self-play core (game step, batched search, bookkeeping) against the raw jitted mctx
+call on the same network, batch and states (the core's current ones: a search costs more
+on mid-game states than on fresh ones), in the same run, without and with the lookahead
+observation (an msa completion per legal action and game step, msa's own reused from the
+previous step's chosen action; the game's share of the work, which grows with the
+program); and jitted learner steps on
+synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every core here).
+
+| what | per second | ratio |
+|---|---|---|
+| raw search call | {search["raw_sims_per_s"]:,.0f} simulations | 1.00 |
+| self-play core | {search["core_sims_per_s"]:,.0f} simulations | {search["ratio"]:.2f} |
+| raw search call, lookahead observations | {raw_lookahead_rate:,.0f} simulations | 1.00 |
+| self-play core with lookahead | {lookahead_rate:,.0f} simulations | {lookahead_ratio:.2f} |
+| learner train step | {learner["train_steps_per_s"]:.1f} steps | |"""
+
+
 def render(raw: dict) -> str:
     """BENCHMARKS.md from the raw results of every section."""
     tp, search, learner = raw["throughput"], raw["search"], raw["learner"]
-    lookahead_rate, lookahead_ratio = search["core_lookahead_sims_per_s"], search["ratio_lookahead"]
-    raw_lookahead_rate = search["raw_lookahead_sims_per_s"]
     cases = [baseline_quality.Case(**c) for c in raw["quality"]]
     budgets = raw.get("budgets", {"restarts_s": 5.0, "beam_limit_s": 60.0, "cpsat_limit_s": 30.0})
     w = raw["written"]
@@ -322,22 +349,7 @@ over the best known time (cpsat's optimum where proven), minus one.
 
 ## (c) Search and learner speed
 
-Default config (64 games, 16 simulations, latent 128, MLP 256x256), random parameters.
-The self-play core (game step, batched search, bookkeeping) against the raw jitted mctx
-call on the same network, batch and states (the core's current ones: a search costs more
-on mid-game states than on fresh ones), in the same run, without and with the lookahead
-observation (an msa completion per legal action and game step, msa's own reused from the
-previous step's chosen action; the game's share of the work, which grows with the
-program); and jitted learner steps on
-synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every core here).
-
-| what | per second | ratio |
-|---|---|---|
-| raw search call | {search["raw_sims_per_s"]:,.0f} simulations | 1.00 |
-| self-play core | {search["core_sims_per_s"]:,.0f} simulations | {search["ratio"]:.2f} |
-| raw search call, lookahead observations | {raw_lookahead_rate:,.0f} simulations | 1.00 |
-| self-play core with lookahead | {lookahead_rate:,.0f} simulations | {lookahead_ratio:.2f} |
-| learner train step | {learner["train_steps_per_s"]:.1f} steps | |
+{speed_markdown(search, learner)}
 
 ## (d) The distributed system
 
