@@ -20,7 +20,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from mallocmuzero.env import cost_model, kernels, msa_kernels, observe_kernels
+from mallocmuzero.env import (
+    cost_model,
+    kernels,
+    msa_kernels,
+    observe_kernels,
+    pick_kernels,
+    pick_rules,
+    step_kernels,
+)
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.workload import Workload
 
@@ -63,8 +71,10 @@ class GameBank:
             parts["saving"].append(cost_model.standalone_savings(w))
             parts["acc_t"].append(t.astype(np.int64))
             parts["acc_delta"].append(nbytes * cost_model.seconds_saved_per_byte(hw))
-            order = cost_model.presentation_order(w)
+            rule_order = pick_rules.rule_orders(w)
+            order = rule_order[0]
             parts["order"].append(order.astype(np.int64))
+            parts["rule_order"].append(rule_order.T)
             parts["time0"].append(np.array([cost_model.total_time(w)]))
             inst_off.append(inst_off[-1] + w.num_instructions)
             buf_off.append(buf_off[-1] + w.num_buffers)
@@ -78,8 +88,9 @@ class GameBank:
             **{
                 k: np.concatenate(v)
                 for k, v in parts.items()
-                if k not in ("inst_off", "buf_off", "order_off", "acc_ptr")
+                if k not in ("inst_off", "buf_off", "order_off", "acc_ptr", "rule_order")
             },
+            rule_order=np.ascontiguousarray(np.concatenate(parts["rule_order"]).T, np.int64),
         )
         return cls(
             workloads=tuple(workloads),
@@ -98,7 +109,7 @@ class StepOutput:
     """What one batched step returns (arrays over the G slots)."""
 
     features: np.ndarray  # [G, D] float32, next observation (a new game's after auto-reset)
-    legal: np.ndarray  # [G, N+1] bool
+    legal: np.ndarray  # [G, A] bool, A = max(K, N + 1)
     reward: np.ndarray  # [G] float32, seconds saved / all-slow time
     reward_seconds: np.ndarray  # [G] float64
     done: np.ndarray  # [G] bool, the game in this slot ended with this step
@@ -107,7 +118,7 @@ class StepOutput:
 
 def _new_state(num_games: int, bank: GameBank, spec: ObservationSpec) -> kernels.State:
     g, t, b = num_games, bank.max_instructions, bank.max_buffers
-    n, m = spec.num_offset_actions, spec.occupancy_bins
+    n, m, k = spec.num_offset_actions, spec.occupancy_bins, spec.pick_candidates
     i64, f64 = np.int64, np.float64
     return kernels.State(
         wid=np.zeros(g, i64),
@@ -127,6 +138,11 @@ def _new_state(num_games: int, bank: GameBank, spec: ObservationSpec) -> kernels
         n_cand=np.zeros(g, i64),
         cand_reward=np.zeros(g, f64),
         occupancy=np.zeros((g, m), f64),
+        phase=np.zeros(g, i64),
+        rank=np.full((g, b), kernels.NOT_PLACED, i64),
+        pick=np.full((g, k), kernels.NOT_PLACED, i64),
+        rule_ptr=np.zeros((g, len(pick_rules.RULES)), i64),
+        pick_src=pick_rules.pick_sources(k, spec.pick_encoding),
     )
 
 
@@ -184,9 +200,9 @@ class BatchedGame:
         arrays, cap = self.bank.arrays, int(capacity)
         self._forget(slot)
         if order is None:
-            kernels.reset_slot(arrays, self.state, slot, workload_index, cap)
+            step_kernels.reset_slot(arrays, self.state, slot, workload_index, cap)
         else:
-            kernels.reset_slot_order(arrays, self.state, slot, workload_index, cap, order)
+            step_kernels.reset_slot_order(arrays, self.state, slot, workload_index, cap, order)
 
     def reset_all(self, workload_index: Sequence[int], capacity: Sequence[int]) -> None:
         """Reset every slot; ``workload_index[g]`` and ``capacity[g]`` describe slot g."""
@@ -199,10 +215,11 @@ class BatchedGame:
         self._values_current = False
 
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
-        """Current features [G, D] (float32) and legal-action masks [G, N+1] (bool)."""
-        observe_kernels.observe_batch(
-            self.bank.arrays, self.state, self.spec.window, self._features, self._legal
-        )
+        """Current features [G, D] (float32) and legal-action masks [G, A] (bool)."""
+        arrays, state, features = self.bank.arrays, self.state, self._features
+        observe_kernels.observe_batch(arrays, state, self.spec.window, features, self._legal)
+        if self.spec.pick_candidates > 1:
+            observe_kernels.observe_picks(arrays, state, features, self.spec.pick_start)
         if self._scratch is not None:
             observe_kernels.observe_lookahead(
                 self.bank.arrays,
@@ -224,7 +241,8 @@ class BatchedGame:
         actions = np.ascontiguousarray(actions, dtype=np.int64)
         if actions.shape != (self.num_games,):
             raise ValueError(f"expected {self.num_games} actions, got shape {actions.shape}")
-        bad = kernels.step_batch(self.bank.arrays, self.state, actions, self._rewards, self._done)
+        arrays, state = self.bank.arrays, self.state
+        bad = step_kernels.step_batch(arrays, state, actions, self._rewards, self._done)
         # msa's completion from each new state is the value its chosen action had.
         reusable = self._values_current and bad < 0
         self._known[:] = self._values[np.arange(self.num_games), actions] if reusable else np.nan
@@ -251,9 +269,14 @@ class BatchedGame:
         return bool(self.state.pos[slot] >= self.state.n_order[slot])
 
     def legal_actions(self, slot: int) -> np.ndarray:
-        """Indices of the legal actions of one slot."""
-        n = int(self.state.n_cand[slot])
-        return np.append(np.arange(n), self.spec.num_offset_actions)
+        """Indices of the legal actions of one slot (in its phase: pick or place)."""
+        legal = [a for a in range(self.spec.num_actions)
+                 if pick_kernels.is_legal(self.state, slot, a)]  # fmt: skip
+        return np.asarray(legal, dtype=np.int64)
+
+    def is_pick_step(self, slot: int) -> bool:
+        """Whether the slot's next action picks a buffer (game v2) rather than places one."""
+        return bool(self.state.phase[slot] == kernels.PICK)
 
     def current_buffer(self, slot: int) -> int:
         """Local index of the buffer the slot decides next (-1 when the game is over)."""

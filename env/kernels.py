@@ -22,6 +22,7 @@ import numpy as np
 
 NOT_PLACED = -1
 ILLEGAL = -1.0e300  # returned by apply() for an illegal action
+PLACE, PICK = 0, 1  # a slot's phase: decide the current buffer, or choose which is next
 
 
 class Bank(NamedTuple):
@@ -42,6 +43,7 @@ class Bank(NamedTuple):
     order_off: np.ndarray  # [W+1]
     order: np.ndarray  # [sum order] local buffer indices, MSA order, unpinned only
     time0: np.ndarray  # [W] all-slow time
+    rule_order: np.ndarray  # [R, sum order] the same buffers in each pick rule's order
 
 
 class State(NamedTuple):
@@ -64,6 +66,12 @@ class State(NamedTuple):
     n_cand: np.ndarray  # [G]
     cand_reward: np.ndarray  # [G] seconds saved if the current buffer is placed
     occupancy: np.ndarray  # [G, M] blocked fraction of each capacity bin over the live range
+    # Game v2 (pick steps; see pick_kernels.py). With K = 1 pick slot there are none.
+    phase: np.ndarray  # [G] PLACE or PICK
+    rank: np.ndarray  # [G, maxB] index into order of each buffer (-1: not presented)
+    pick: np.ndarray  # [G, K] buffer offered by each pick slot (-1: none, masked)
+    rule_ptr: np.ndarray  # [G, R] how far each rule's order is known to be decided
+    pick_src: np.ndarray  # [K] each pick slot's source (pick_rules.pick_sources), shared
 
 
 jit = numba.njit(cache=True, nogil=True)  # every game kernel: compiled once, cached on disk
@@ -230,67 +238,11 @@ def _add_occupancy(st, g, a, z, bin_width, n_bins):
 
 
 @jit
-def reset_slot(bank, st, g, w, cap):
-    """Start a new game in slot g: workload w of the bank at capacity ``cap`` bytes."""
-    reset_slot_order(bank, st, g, w, cap, bank.order[bank.order_off[w] : bank.order_off[w + 1]])
-
-
-@jit
-def reset_slot_order(bank, st, g, w, cap, order):
-    """Like :func:`reset_slot`, presenting the unpinned buffers in a given order.
-
-    ``order`` holds local buffer indices; buffers larger than ``cap`` are skipped (slow).
-    Used by order-perturbing search.
-    """
-    st.wid[g] = w
-    st.cap[g] = cap
-    i0 = bank.inst_off[w]
-    n_instr = bank.inst_off[w + 1] - i0
-    for t in range(n_instr):
-        st.mem[g, t] = bank.mem0[i0 + t]
-    base = bank.buf_off[w]
-    n_buf = bank.buf_off[w + 1] - base
-    for b in range(n_buf):
-        st.offset[g, b] = NOT_PLACED
-    n = 0
-    remaining = 0.0
-    for k in range(order.shape[0]):
-        b = order[k]
-        if bank.size[base + b] <= cap:
-            st.order[g, n] = b
-            n += 1
-            remaining += bank.saving[base + b]
-    st.n_order[g] = n
-    st.pos[g] = 0
-    st.n_placed[g] = 0
-    st.saved[g] = 0.0
-    st.remaining[g] = remaining
-    prepare(bank, st, g)
-
-
-@jit
-def apply(bank, st, g, action):
-    """Play ``action`` in slot g; return the reward in seconds (ILLEGAL if not allowed).
-
-    Actions ``0..N-1`` place the current buffer at that candidate, ``N`` leaves it slow.
-    A finished game ignores the action and returns 0.
-    """
-    n_actions = st.cand_off.shape[1]
-    if st.pos[g] >= st.n_order[g]:
-        return 0.0
-    if action < 0 or action > n_actions or (action < n_actions and action >= st.n_cand[g]):
-        return ILLEGAL
-    reward = decide(bank, st, g, action)
-    prepare(bank, st, g)
-    return reward
-
-
-@jit
 def decide(bank, st, g, action):
     """Play a legal ``action`` in slot g without preparing the next buffer; the reward.
 
-    :func:`apply` without its checks and its :func:`prepare`; for rollouts, which prepare
-    what they need themselves.
+    ``step_kernels.apply`` without its checks and its :func:`prepare`; for rollouts, which
+    prepare what they need themselves.
     """
     base = bank.buf_off[st.wid[g]]
     b = st.order[g, st.pos[g]]
@@ -305,24 +257,6 @@ def decide(bank, st, g, action):
     st.remaining[g] -= bank.saving[base + b]
     st.pos[g] += 1
     return reward
-
-
-@jit
-def step_batch(bank, st, actions, rewards, done):
-    """Apply one action per slot; fill rewards (seconds) and done flags.
-
-    Returns the first slot with an illegal action, or -1.
-    """
-    bad = -1
-    for g in range(actions.shape[0]):
-        r = apply(bank, st, g, actions[g])
-        if r == ILLEGAL:
-            if bad < 0:
-                bad = g
-            r = 0.0
-        rewards[g] = r
-        done[g] = st.pos[g] >= st.n_order[g]
-    return bad
 
 
 @jit
@@ -345,6 +279,11 @@ def copy_into(src_st, src, dst_st, dst):
     dst_st.n_cand[dst] = src_st.n_cand[src]
     dst_st.cand_reward[dst] = src_st.cand_reward[src]
     dst_st.occupancy[dst, :] = src_st.occupancy[src, :]
+    dst_st.phase[dst] = src_st.phase[src]
+    if src_st.pick.shape[1] > 1:  # v1 (K = 1) never reads the pick state
+        dst_st.rank[dst, :] = src_st.rank[src, :]
+        dst_st.pick[dst, :] = src_st.pick[src, :]
+        dst_st.rule_ptr[dst, :] = src_st.rule_ptr[src, :]
 
 
 @jit

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from mallocmuzero.env.kernels import (
-    decide,
-    jit,
-    overlapping_intervals,
-    prepare,
-    reward_if_fast,
-)
+from mallocmuzero.env.kernels import PICK, decide, jit, overlapping_intervals, reward_if_fast
+from mallocmuzero.env.pick_kernels import prepare_next
 
 
 @jit
 def msa_action(st, g):
-    """The msa baseline's action: best-fit candidate 0 when it saves time, else slow."""
+    """The msa baseline's action: best-fit candidate 0 when it saves time, else slow.
+
+    At a pick step, pick slot 0: msa's next buffer.
+    """
+    if st.phase[g] == PICK:
+        return 0
     if st.n_cand[g] > 0 and st.cand_reward[g] > 0.0:
         return 0
     return st.cand_off.shape[1]
@@ -30,7 +30,8 @@ def msa_rollout(bank, st, g):
     """Finish slot g's game with msa's rule; return the total seconds saved.
 
     Plays as applying :func:`msa_action` to the end would, computing only what msa needs:
-    the reward, then the best-fit gap only when the reward is positive.
+    the reward, then the best-fit gap only when the reward is positive. At a pick step it
+    picks slot 0, msa's next buffer, as :func:`msa_action` does.
     """
     lo = np.empty(st.placed.shape[1], dtype=np.int64)  # scratch for best_fit_bottom
     hi = np.empty(st.placed.shape[1], dtype=np.int64)
@@ -44,7 +45,7 @@ def msa_rollout(bank, st, g):
             if st.cand_off[g, 0] >= 0:
                 action = 0
         decide(bank, st, g, action)
-    prepare(bank, st, g)  # the finished game's empty candidates, as apply leaves them
+    prepare_next(bank, st, g)  # the finished game's empty candidates, as apply leaves them
     return st.saved[g]
 
 

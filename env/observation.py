@@ -15,10 +15,18 @@ index      feature
 then N x 5 per offset action: legal, offset/C, gap/C, slack (gap - size)/C, is-top
 then W x 5 per upcoming buffer: present, size/C, lifetime/T, standalone saving (%),
            live range overlaps the current buffer's
-then       with ``lookahead`` only, (N+1) x 2 per action (offset actions, then slow): the
+then       game v2 (K > 1 pick slots) only: is a pick step; then K x 10 per pick slot:
+           offers a buffer, its size/C, lifetime/T, start/T, end/T, standalone saving
+           (%), saving if placed now (%), a gap holds it, its best-fit offset/C, its rank
+           among the undecided buffers in msa's order (fraction)
+then       with ``lookahead`` only, A x 2 per action (A = max(K, N + 1): at a place step
+           the offset actions, then slow at index N; at a pick step the pick slots): the
            advantage of its msa completion over msa's own choice (%), is the best
            completion; then msa's completion from here (% still to save)
 =========  ===============================================================================
+
+At a pick step the current-buffer, occupancy, offset and upcoming blocks describe msa's
+next buffer (pick slot 0), as they would at its place step.
 
 The lookahead block is a heuristic rollout, as AlphaGo mixed fast rollouts with its value
 network: for every legal action the environment plays msa's rule to the end of the episode
@@ -37,25 +45,32 @@ PROGRESS_FEATURES = 4
 PER_CANDIDATE = 5
 PER_UPCOMING = 5
 PER_LOOKAHEAD_ACTION = 2
+PER_PICK = 10
 
 
 @dataclasses.dataclass(frozen=True)
 class ObservationSpec:
-    """Sizes that fix the observation shape: offset actions N, occupancy bins M, window W."""
+    """Sizes that fix the observation shape and the game version.
+
+    Offset actions N, occupancy bins M, upcoming window W, and game v2's K pick slots with
+    their encoding (``pick_rules.ENCODINGS``); K = 1 is game v1.
+    """
 
     num_offset_actions: int = 8
     occupancy_bins: int = 16
     window: int = 8
     lookahead: bool = False
+    pick_candidates: int = 1
+    pick_encoding: str = "window"
 
     @property
     def num_actions(self) -> int:
-        """N offset actions plus the slow action."""
-        return self.num_offset_actions + 1
+        """One head for both phases: max(K pick slots, N offset actions plus slow)."""
+        return max(self.pick_candidates, self.num_offset_actions + 1)
 
     @property
-    def lookahead_start(self) -> int:
-        """Index of the first lookahead feature (the length without the block)."""
+    def pick_start(self) -> int:
+        """Index of the game v2 block (the phase flag, then the pick slots)."""
         return (
             CURRENT_FEATURES
             + PROGRESS_FEATURES
@@ -63,6 +78,12 @@ class ObservationSpec:
             + PER_CANDIDATE * self.num_offset_actions
             + PER_UPCOMING * self.window
         )
+
+    @property
+    def lookahead_start(self) -> int:
+        """Index of the first lookahead feature (the length without the block)."""
+        block = 1 + PER_PICK * self.pick_candidates if self.pick_candidates > 1 else 0
+        return self.pick_start + block
 
     @property
     def lookahead_columns(self) -> tuple[list[int], int]:

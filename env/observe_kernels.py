@@ -1,22 +1,25 @@
 """Compiled kernels that write the game's observation (layout: ``env/observation.py``).
 
 ``observe_batch`` writes the fixed-shape features and legal masks of every slot;
-``observe_lookahead`` adds each action's msa-completion value. Both are pure over the
-``Bank`` and ``State`` arrays of :mod:`mallocmuzero.env.kernels`.
+``observe_picks`` adds game v2's block and ``observe_lookahead`` each action's
+msa-completion value. All are pure over the ``Bank`` and ``State`` arrays of
+:mod:`mallocmuzero.env.kernels`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mallocmuzero.env.kernels import ILLEGAL, copy_into, decide, jit
-from mallocmuzero.env.msa_kernels import msa_action, msa_rollout
+from mallocmuzero.env.kernels import ILLEGAL, PICK, copy_into, jit, reward_if_fast
+from mallocmuzero.env.msa_kernels import best_fit_bottom, msa_action, msa_rollout
 from mallocmuzero.env.observation import (
     CURRENT_FEATURES,
     PER_CANDIDATE,
+    PER_PICK,
     PER_UPCOMING,
     PROGRESS_FEATURES,
 )
+from mallocmuzero.env.pick_kernels import is_legal, play
 
 PROGRESS = CURRENT_FEATURES  # first progress feature
 OCCUPANCY = CURRENT_FEATURES + PROGRESS_FEATURES  # first occupancy bin
@@ -31,17 +34,16 @@ def lookahead_values(bank, st, g, scratch, values, known):
     ``known``, unless NaN, is msa's completion from this state (the previous step's value
     of the action that led here), so msa's own action needs no rollout.
     """
-    n_actions = st.cand_off.shape[1]
     reuse = msa_action(st, g) if not np.isnan(known) else -1
-    for a in range(n_actions + 1):
+    for a in range(values.shape[0]):
         values[a] = ILLEGAL
-        if a < n_actions and a >= st.n_cand[g]:
+        if not is_legal(st, g, a):
             continue
         if a == reuse:
             values[a] = known
             continue
         copy_into(st, g, scratch, 0)
-        decide(bank, scratch, 0, a)  # the rollout prepares nothing it does not need
+        play(bank, scratch, 0, a)  # the rollout prepares nothing it does not need
         values[a] = msa_rollout(bank, scratch, 0)
 
 
@@ -54,10 +56,10 @@ def observe_lookahead(bank, st, scratch, features, first, all_values, known):
     of the all-slow time. ``all_values[g]`` receives slot g's completions (seconds);
     ``known[g]`` is as in :func:`lookahead_values`.
     """
-    n_actions = st.cand_off.shape[1]
+    n_actions = all_values.shape[1]
     for g in range(features.shape[0]):
         values = all_values[g]
-        for k in range(first, first + 2 * (n_actions + 1) + 1):
+        for k in range(first, first + 2 * n_actions + 1):
             features[g, k] = 0.0
         if st.pos[g] >= st.n_order[g]:
             continue
@@ -65,24 +67,23 @@ def observe_lookahead(bank, st, scratch, features, first, all_values, known):
         scale = 100.0 / bank.time0[st.wid[g]]
         baseline = values[msa_action(st, g)]
         best = np.argmax(values)
-        for a in range(n_actions + 1):
+        for a in range(n_actions):
             if values[a] != ILLEGAL:
                 features[g, first + 2 * a] = scale * (values[a] - baseline)
                 features[g, first + 2 * a + 1] = 1.0 if a == best else 0.0
-        features[g, first + 2 * (n_actions + 1)] = scale * (baseline - st.saved[g])
+        features[g, first + 2 * n_actions] = scale * (baseline - st.saved[g])
 
 
 @jit
 def observe_batch(bank, st, window, features, legal):
-    """Write fixed-shape features [G, D] and legal masks [G, N+1] (layout: observation.py)."""
+    """Write fixed-shape features [G, D] and legal masks [G, A] (layout: observation.py)."""
     n_actions = st.cand_off.shape[1]
     n_bins = st.occupancy.shape[1]
     for g in range(features.shape[0]):
         for k in range(features.shape[1]):
             features[g, k] = 0.0
-        for a in range(n_actions):
-            legal[g, a] = a < st.n_cand[g]
-        legal[g, n_actions] = True
+        for a in range(legal.shape[1]):
+            legal[g, a] = is_legal(st, g, a)
         w = st.wid[g]
         base = bank.buf_off[w]
         n_instr = bank.inst_off[w + 1] - bank.inst_off[w]
@@ -135,3 +136,37 @@ def observe_batch(bank, st, window, features, legal):
                 if bank.start[base + u] < e and bank.end[base + u] > s:
                     features[g, k + 4] = 1.0
             k += PER_UPCOMING
+
+
+@jit
+def observe_picks(bank, st, features, first):
+    """Write game v2's block from column ``first`` (layout: observation.py); K > 1 only."""
+    lo = np.empty(st.placed.shape[1], dtype=np.int64)  # scratch for best_fit_bottom
+    hi = np.empty(st.placed.shape[1], dtype=np.int64)
+    for g in range(features.shape[0]):
+        if st.phase[g] != PICK:
+            continue
+        features[g, first] = 1.0
+        w = st.wid[g]
+        base = bank.buf_off[w]
+        n_instr = bank.inst_off[w + 1] - bank.inst_off[w]
+        scale = 100.0 / bank.time0[w]
+        cap = st.cap[g]
+        undecided = st.n_order[g] - st.pos[g]
+        for slot in range(st.pick.shape[1]):
+            b = st.pick[g, slot]
+            if b < 0:
+                continue
+            k = first + 1 + PER_PICK * slot
+            s, e = bank.start[base + b], bank.end[base + b]
+            bottom = best_fit_bottom(bank, st, g, b, lo, hi)
+            features[g, k] = 1.0
+            features[g, k + 1] = bank.size[base + b] / cap
+            features[g, k + 2] = (e - s) / n_instr
+            features[g, k + 3] = s / n_instr
+            features[g, k + 4] = e / n_instr
+            features[g, k + 5] = scale * bank.saving[base + b]
+            features[g, k + 6] = scale * reward_if_fast(bank, st, g, b)
+            features[g, k + 7] = 1.0 if bottom >= 0 else 0.0
+            features[g, k + 8] = bottom / cap if bottom >= 0 else 0.0
+            features[g, k + 9] = (st.rank[g, b] - st.pos[g]) / undecided

@@ -20,20 +20,25 @@ def solve_beam(
     width: int = 16,
     time_limit: float | None = None,
     num_offset_actions: int = 8,
+    pick_candidates: int = 1,
+    pick_encoding: str = "window",
 ) -> Solution:
-    """Beam search of ``width`` states; stops early (keeping the best completion) at the limit."""
+    """Beam search of ``width`` states; stops early (keeping the best completion) at the limit.
+
+    With ``pick_candidates`` K > 1 it searches game v2, expanding pick and place steps alike.
+    """
     if width < 1:
         raise ValueError(f"beam width must be >= 1 (got {width})")
     deadline = Deadline(time_limit)
     # Slots: [0, width) current beam, [width, 2 width) next beam, scratch, best.
-    game = game_for(workload, num_slots=2 * width + 2, num_offset_actions=num_offset_actions)
+    game = game_for(workload, 2 * width + 2, num_offset_actions, pick_candidates, pick_encoding)
     bank, state = game.bank.arrays, game.state
     scratch, best_slot = 2 * width, 2 * width + 1
     beam = np.array([0], dtype=np.int64)
     spare = np.arange(width, 2 * width, dtype=np.int64)
     game.copy_slot(0, best_slot)
     best_saved = np.array([game.msa_rollout(best_slot)])
-    max_children = width * (num_offset_actions + 1)
+    max_children = width * game.spec.num_actions
     scores = np.empty(max_children)
     parents = np.empty(max_children, dtype=np.int64)
     actions = np.empty(max_children, dtype=np.int64)
@@ -49,9 +54,7 @@ def solve_beam(
         spare = np.setdiff1d(np.arange(2 * width), next_beam)[:width]
         beam = next_beam
         depth += 1
-    return make_solution(
-        workload,
-        game.offsets(best_slot),
-        f"beam{width}",
-        extra={"width": width, "depth": depth, "wall_time_s": deadline.elapsed()},
-    )
+    version = "" if pick_candidates == 1 else f"-{pick_encoding}{pick_candidates}"
+    name = f"beam{width}{version}"
+    extra = {"width": width, "depth": depth, "wall_time_s": deadline.elapsed()}
+    return make_solution(workload, game.offsets(best_slot), name, extra=extra)

@@ -6,23 +6,25 @@ They step copies of game slots with the game's kernels (``apply``, ``copy_slot``
 
 from __future__ import annotations
 
-from mallocmuzero.env.kernels import apply, copy_slot, jit
+from mallocmuzero.env.kernels import copy_slot, jit
 from mallocmuzero.env.msa_kernels import msa_rollout
+from mallocmuzero.env.pick_kernels import is_legal
+from mallocmuzero.env.step_kernels import apply
 
 
 @jit
 def beam_expand(bank, st, beam, scratch, best_slot, best_saved, scores, parents, actions):
-    """Score every legal child of every beam slot by its msa completion.
+    """Score every legal child (pick or place) of every beam slot by its msa completion.
 
     Fills ``scores/parents/actions`` for the children and returns their count. The best
     completion seen is copied into ``best_slot`` when it beats ``best_saved[0]``.
     """
-    n_actions = st.cand_off.shape[1]
+    n_actions = max(st.pick.shape[1], st.cand_off.shape[1] + 1)
     k = 0
     for i in range(beam.shape[0]):
         g = beam[i]
-        for a in range(n_actions + 1):
-            if a < n_actions and a >= st.n_cand[g]:
+        for a in range(n_actions):
+            if not is_legal(st, g, a):
                 continue
             copy_slot(st, g, scratch)
             apply(bank, st, scratch, a)

@@ -9,9 +9,22 @@ from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.workload import Workload
 
 
-def game_for(workload: Workload, num_slots: int = 1, num_offset_actions: int = 8) -> BatchedGame:
-    """A batched game over ``workload`` alone with every slot reset to a fresh game."""
-    spec = ObservationSpec(num_offset_actions=num_offset_actions)
+def game_for(
+    workload: Workload,
+    num_slots: int = 1,
+    num_offset_actions: int = 8,
+    pick_candidates: int = 1,
+    pick_encoding: str = "window",
+) -> BatchedGame:
+    """A batched game over ``workload`` alone with every slot reset to a fresh game.
+
+    ``pick_candidates`` K > 1 plays game v2 with that pick encoding; K = 1 is v1.
+    """
+    spec = ObservationSpec(
+        num_offset_actions=num_offset_actions,
+        pick_candidates=pick_candidates,
+        pick_encoding=pick_encoding,
+    )
     game = BatchedGame(GameBank.build([workload]), num_games=num_slots, spec=spec)
     for slot in range(num_slots):
         game.reset(slot, 0, workload.capacity)

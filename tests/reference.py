@@ -35,3 +35,50 @@ def reference_candidates(
         if hi - size[b] != lo:
             candidates.append(hi - size[b])
     return candidates[:n]
+
+
+def _significant(value: float) -> float:
+    return float(f"{value:.8e}")
+
+
+def reference_rule_order(workload, rule: int) -> list[int]:
+    """Unpinned buffers in pick rule ``rule``'s order (mallocgame.md section 3b, env docs)."""
+    from mallocmuzero.env import cost_model
+
+    saving = cost_model.standalone_savings(workload)
+    size = workload.size.astype(float)
+    life = (workload.end - workload.start).astype(float)
+    keys = {
+        0: lambda b: saving[b] / np.sqrt(size[b]),
+        1: lambda b: saving[b],
+        2: lambda b: saving[b] / size[b],
+        3: lambda b: -size[b],
+        4: lambda b: -life[b],
+        5: lambda b: -float(workload.start[b]),
+        6: lambda b: float(workload.end[b]),
+        7: lambda b: saving[b] / (size[b] * life[b]),
+    }
+    key = keys[rule]
+    unpinned = [b for b in range(workload.num_buffers) if not workload.pinned[b]]
+    return sorted(
+        unpinned,
+        key=lambda b: (
+            -_significant(key(b)),
+            -size[b],
+            -life[b],
+            int(workload.buffer_ids[b]),
+        ),
+    )
+
+
+def reference_picks(rule_orders, undecided: list[int], sources) -> list[int]:
+    """Buffer of each pick slot (-1: masked), given the undecided buffers in msa's order."""
+    pending = set(undecided)
+    picks: list[int] = []
+    for source in sources:
+        if source <= 0:
+            b = undecided[-source] if -source < len(undecided) else -1
+        else:
+            b = next((u for u in rule_orders[source] if u in pending), -1)
+        picks.append(-1 if b in picks else b)
+    return picks

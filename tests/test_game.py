@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mallocmuzero.env import cost_model, kernels
+from mallocmuzero.env import cost_model, step_kernels
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.random_workload import random_workload
@@ -183,7 +183,7 @@ def test_lookahead_block_is_each_actions_msa_completion(seed, frac):
         completion = {}
         for a in np.flatnonzero(legal[0]):
             game.copy_slot(0, 1)
-            kernels.apply(game.bank.arrays, game.state, 1, int(a))
+            step_kernels.apply(game.bank.arrays, game.state, 1, int(a))
             completion[int(a)] = game.msa_rollout(1)
         baseline = completion[game.msa_action(0)]
         for a in range(spec.num_actions):

@@ -1,0 +1,74 @@
+"""Game v2's pick candidates (mallocgame.md section 3b): ordering rules and encodings.
+
+A pick step offers ``K`` undecided buffers; each pick slot has a *source*:
+
+* a source ``r >= 0`` is ordering rule ``r``: the slot offers the first undecided buffer in
+  that rule's order (rule 0 is msa's order, so slot 0 is always msa's next buffer);
+* a source ``-j < 0`` is window position ``j``: the ``j``-th undecided buffer after msa's
+  next one.
+
+Encodings: ``window`` (msa's next ``K`` buffers), ``rules`` (the first ``K`` rules) and
+``hybrid`` (the first half of the slots rules, the rest a window). Pure numpy; the game's
+kernels read the orders from the bank.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mallocmuzero.env import cost_model
+from mallocmuzero.env.workload import Workload
+
+#: Ordering rules, by index: a planner's simple orders (rule 0 is msa's own).
+RULES = (
+    "msa",
+    "saving",  # standalone saving, descending
+    "saving_per_byte",  # standalone saving per byte, descending
+    "size_ascending",
+    "lifetime_ascending",
+    "start_ascending",
+    "end_descending",
+    "saving_per_byte_time",  # standalone saving per byte and instruction, descending
+)
+ENCODINGS = ("window", "rules", "hybrid")
+
+
+def rule_keys(workload: Workload) -> np.ndarray:
+    """``[R, B]`` sort keys, larger first, one row per rule of :data:`RULES`."""
+    saving = cost_model.standalone_savings(workload)
+    size = workload.size.astype(np.float64)
+    lifetime = (workload.end - workload.start).astype(np.float64)
+    keys = np.stack(
+        [
+            cost_model.memory_boundedness(workload),
+            saving,
+            saving / size,
+            -size,
+            -lifetime,
+            -workload.start.astype(np.float64),
+            workload.end.astype(np.float64),
+            saving / (size * lifetime),
+        ]
+    )
+    return cost_model.round_significant(keys.ravel()).reshape(keys.shape)
+
+
+def rule_orders(workload: Workload) -> np.ndarray:
+    """``[R, U]`` the unpinned buffers in each rule's order (row 0: msa's presentation order).
+
+    Ties fall back to msa's own tie rules (size, live-range length descending, then id).
+    """
+    return np.stack([cost_model.order_by_key(workload, key) for key in rule_keys(workload)])
+
+
+def pick_sources(num_candidates: int, encoding: str) -> np.ndarray:
+    """The source of each of ``K`` pick slots (rule index ``>= 0``, window position ``< 0``)."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown pick encoding {encoding!r}; choose one of {ENCODINGS}")
+    if num_candidates < 1:
+        raise ValueError(f"the number of pick candidates must be >= 1 (got {num_candidates})")
+    rules = {"window": 1, "rules": num_candidates, "hybrid": (num_candidates + 1) // 2}[encoding]
+    if rules > len(RULES):
+        raise ValueError(f"{encoding} offers at most {len(RULES)} rules (got K={num_candidates})")
+    window = num_candidates - rules
+    return np.concatenate([np.arange(rules), -np.arange(1, window + 1)]).astype(np.int64)

@@ -1,0 +1,202 @@
+"""Game v2 (mallocgame.md section 3b): pick steps, their masks, and v1 inside v2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mallocmuzero.env import cost_model, pick_rules
+from mallocmuzero.env.game import BatchedGame, GameBank
+from mallocmuzero.env.observation import ObservationSpec
+from mallocmuzero.env.random_workload import random_workload
+from mallocmuzero.env.solution import validation_errors
+from mallocmuzero.solvers.beam import solve_beam
+from mallocmuzero.solvers.greedy import solve_msa
+
+from reference import reference_candidates, reference_picks, reference_rule_order
+
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ENCODINGS = st.sampled_from(pick_rules.ENCODINGS)
+
+
+def v2_game(workload, k: int, encoding: str, lookahead: bool = False) -> BatchedGame:
+    spec = ObservationSpec(pick_candidates=k, pick_encoding=encoding, lookahead=lookahead)
+    game = BatchedGame(GameBank.build([workload]), 1, spec=spec)
+    game.reset(0, 0, workload.capacity)
+    return game
+
+
+def check_place_mask(game, workload, legal, offsets) -> list[int]:
+    """The place step's mask is v1's, padded to the action head; returns the candidates."""
+    n = game.spec.num_offset_actions
+    expected = reference_candidates(
+        workload.size,
+        workload.start,
+        workload.end,
+        offsets,
+        game.current_buffer(0),
+        workload.capacity,
+        n,
+    )
+    mask = [i < len(expected) for i in range(n)] + [True]
+    assert legal.tolist() == mask + [False] * (game.spec.num_actions - n - 1)
+    return expected
+
+
+def play_v2(workload, seed: int, k: int, encoding: str, slow_bias: float = 0.2):
+    """Play random legal v2 actions, checking both phases' masks against the spec."""
+    rng = np.random.default_rng(seed)
+    game = v2_game(workload, k, encoding)
+    sources = pick_rules.pick_sources(k, encoding)
+    rules = [reference_rule_order(workload, r) for r in range(len(pick_rules.RULES))]
+    undecided = cost_model.game_order(workload).tolist()
+    offsets: dict[int, int] = {}
+    total, pick_steps, picked = 0.0, 0, -1
+    while not game.is_done(0):
+        features, legal = game.observe()
+        assert np.isfinite(features).all()
+        picks = reference_picks(rules, undecided, sources)
+        if picked < 0 and sum(p >= 0 for p in picks) > 1:
+            assert game.is_pick_step(0) and features[0, game.spec.pick_start] == 1.0
+            assert legal[0].tolist() == [p >= 0 for p in picks] + [False] * (legal.shape[1] - k)
+            action = int(rng.choice(np.flatnonzero(legal[0])))
+            out = game.step(np.array([action]))
+            assert out.reward_seconds[0] == 0.0 and game.current_buffer(0) == picks[action]
+            pick_steps, picked = pick_steps + 1, picks[action]
+            continue
+        b = game.current_buffer(0)
+        assert not game.is_pick_step(0) and b == (picked if picked >= 0 else undecided[0])
+        picked = -1
+        expected = check_place_mask(game, workload, legal[0], offsets)
+        slow = game.spec.num_offset_actions
+        action = slow if rng.random() < slow_bias else int(rng.choice(np.flatnonzero(legal[0])))
+        out = game.step(np.array([action]))
+        if action < slow:
+            offsets[b] = expected[action]
+        undecided.remove(b)
+        total += out.reward_seconds[0]
+    return game, total, offsets, pick_steps
+
+
+def assert_valid_with_rewards_summing_to_saving(workload, game, total, offsets) -> None:
+    final = game.offsets(0)
+    assert validation_errors(workload, final, workload.capacity) == []
+    assert {int(b): int(o) for b, o in enumerate(final) if o >= 0} == offsets
+    saving = cost_model.total_time(workload) - cost_model.total_time(workload, final >= 0)
+    assert total == pytest.approx(saving, rel=1e-9, abs=1e-18)
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 10_000),
+    n_buffers=st.integers(1, 40),
+    frac=st.floats(0.02, 0.8),
+    k=st.integers(1, 8),
+    encoding=ENCODINGS,
+)
+def test_legal_v2_play_is_valid_masks_follow_the_spec_and_rewards_sum(
+    seed, n_buffers, frac, k, encoding
+):
+    workload = random_workload(
+        seed, num_buffers=n_buffers, num_instructions=30, capacity_fraction=frac
+    )
+    game, total, offsets, pick_steps = play_v2(workload, seed, k, encoding)
+    assert_valid_with_rewards_summing_to_saving(workload, game, total, offsets)
+    if k == 1:
+        assert pick_steps == 0
+
+
+def test_real_workloads_v2_random_play(real_workloads):
+    for encoding, k in (("window", 8), ("rules", 8), ("hybrid", 6)):
+        for workload in real_workloads.values():
+            small = workload.with_capacity(max(1, workload.capacity // 3))
+            game, total, offsets, pick_steps = play_v2(small, 1, k, encoding)
+            assert pick_steps > 0
+            assert_valid_with_rewards_summing_to_saving(small, game, total, offsets)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 8), encoding=ENCODINGS)
+def test_the_all_zero_picks_with_msas_placements_are_msa(seed, k, encoding):
+    workload = random_workload(seed, num_buffers=30, num_instructions=30, capacity_fraction=0.3)
+    game = v2_game(workload, k, encoding)
+    while not game.is_done(0):
+        action = game.msa_action(0)
+        assert action == 0 or not game.is_pick_step(0)
+        game.step(np.array([action]), observe=False)
+    assert np.array_equal(game.offsets(0), solve_msa(workload).offsets)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 8), encoding=ENCODINGS)
+def test_v2_with_pick_zero_is_v1_step_for_step(seed, k, encoding):
+    """Same place steps, rewards and observations (lookahead too) apart from the v2 block."""
+    workload = random_workload(seed, num_buffers=30, num_instructions=30, capacity_fraction=0.3)
+    v1, v2 = v2_game(workload, 1, "window", True), v2_game(workload, k, encoding, True)
+    assert v1.spec.size == v2.spec.size - 1 - 10 * k
+    rng = np.random.default_rng(seed)
+    first, lookahead = v1.spec.pick_start, v2.spec.lookahead_start
+    while not v1.is_done(0):
+        f1, l1 = v1.observe()
+        f2, l2 = v2.observe()
+        if v2.is_pick_step(0):
+            v2.step(np.array([0]), observe=False)
+            f2, l2 = v2.observe()
+        assert np.array_equal(f1[0, :first], f2[0, :first])
+        assert np.array_equal(f1[0, first:], f2[0, lookahead:])
+        assert np.array_equal(l1[0], l2[0, : l1.shape[1]]) and not l2[0, l1.shape[1] :].any()
+        action = int(rng.choice(np.flatnonzero(l1[0])))
+        assert (
+            v1.step(np.array([action])).reward_seconds[0]
+            == v2.step(np.array([action])).reward_seconds[0]
+        )
+    assert v2.is_done(0) and np.array_equal(v1.offsets(0), v2.offsets(0))
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 6), encoding=ENCODINGS)
+def test_the_lookahead_gives_each_pick_its_msa_completion(seed, k, encoding):
+    workload = random_workload(seed, num_buffers=25, num_instructions=30, capacity_fraction=0.3)
+    game = v2_game(workload, k, encoding, lookahead=True)
+    played: list[int] = []
+    while not game.is_done(0) and not game.is_pick_step(0):
+        played.append(game.msa_action(0))
+        game.step(np.array([played[-1]]), observe=False)
+    if game.is_done(0):
+        return
+    features, legal = game.observe()
+    columns, to_go = game.spec.lookahead_columns
+    scale = 100.0 / cost_model.total_time(workload)
+    for slot in np.flatnonzero(legal[0]):
+        replay = v2_game(workload, k, encoding)
+        for action in [*played, int(slot)]:
+            replay.step(np.array([action]), observe=False)
+        completion = scale * (replay.msa_rollout(0) - game.saved_seconds(0))
+        reported = features[0, columns[slot]] + features[0, to_go]
+        assert reported == pytest.approx(completion, rel=1e-4, abs=1e-4)
+
+
+def test_beam_over_v2_is_valid_and_never_worse_than_msa(real_workloads):
+    workload = real_workloads["transformer_block"]
+    small = workload.with_capacity(max(1, workload.capacity // 4))
+    msa = solve_msa(small).estimated_time_s
+    v1 = solve_beam(small, width=4)
+    same = solve_beam(small, width=4, pick_candidates=1, pick_encoding="rules")
+    assert np.array_equal(v1.offsets, same.offsets) and same.solver == "beam4"
+    for encoding in pick_rules.ENCODINGS:
+        v2 = solve_beam(small, width=4, pick_candidates=4, pick_encoding=encoding)
+        assert v2.solver == f"beam4-{encoding}4"
+        assert validation_errors(small, v2.offsets, small.capacity) == []
+        assert v2.estimated_time_s <= msa * (1 + 1e-12)
+
+
+def test_pick_sources_and_their_errors():
+    assert pick_rules.pick_sources(4, "window").tolist() == [0, -1, -2, -3]
+    assert pick_rules.pick_sources(4, "rules").tolist() == [0, 1, 2, 3]
+    assert pick_rules.pick_sources(5, "hybrid").tolist() == [0, 1, 2, -1, -2]
+    with pytest.raises(ValueError, match="at most 8 rules"):
+        pick_rules.pick_sources(9, "rules")
+    with pytest.raises(ValueError, match="unknown pick encoding"):
+        pick_rules.pick_sources(2, "spiral")
