@@ -63,7 +63,8 @@ __all__ = [*_EXPORTS, "solve"]
 def solve(workload: Any, solver: str, **options: Any) -> Any:
     """Run the solver named ``solver`` (as ``mallocmuzero solve --solver``) on ``workload``.
 
-    ``options`` are the solver's keyword arguments: ``time_limit``, ``seed``, ``width``;
+    ``options`` are the solver's keyword arguments: ``time_limit``, ``seed``, ``width``,
+    ``pick_candidates`` and ``pick_encoding`` (beam over game v2);
     for ``agent``: ``checkpoint``, ``samples``, ``seed``, ``rollout_weights``.
     """
     from mallocmuzero.solvers.registry import AGENT

@@ -53,7 +53,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
             time_limit=args.time_limit,
         )  # fmt: skip
     else:
-        solution = solve(args.solver, workload, args.time_limit, args.seed, args.width)
+        solution = solve(
+            args.solver, workload, args.time_limit, args.seed, args.width,
+            args.pick_candidates, args.pick_encoding,
+        )  # fmt: skip
     errors = validation_errors(workload, solution.offsets, workload.capacity)
     if errors:  # a solver bug, never the user's fault: refuse to write it
         raise RuntimeError(f"solver {args.solver} produced an invalid solution: {errors[0]}")
@@ -233,6 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: restarts 10, cpsat 60, beam and agent until done)",
     )
     solve.add_argument("--width", type=int, default=16, help="beam width (default 16)")
+    solve.add_argument(
+        "--pick-candidates",
+        type=int,
+        default=1,
+        help="beam over game v2 with K pick slots (default 1: game v1, msa's order)",
+    )
+    solve.add_argument(
+        "--pick-encoding",
+        default="window",
+        help="game v2's pick slots for beam: window, rules or hybrid (default window)",
+    )
     solve.add_argument("--seed", type=int, default=0)
     solve.add_argument(
         "--checkpoint", help="agent checkpoint folder (default: the shipped pretrained one)"

@@ -19,10 +19,12 @@ import numpy as np
 
 from mallocmuzero.benchmarks import (
     agent_speed,
+    anytime_profile,
     baseline_quality,
     distributed,
     external_yardsticks,
     game_throughput,
+    pick_encoding,
 )
 from mallocmuzero.env.workload import load_workload, write_json_atomic
 
@@ -176,7 +178,17 @@ def agent_markdown(result: dict) -> str:
     )
 
 
-SECTIONS = ("throughput", "search", "quality", "scaling", "soak", "agent", "yardsticks")
+SECTIONS = (
+    "throughput",
+    "search",
+    "quality",
+    "scaling",
+    "soak",
+    "agent",
+    "yardsticks",
+    "encoding",
+    "anytime",
+)
 STORED_AS = {"scaling": ("distributed", "actors1"), "soak": ("distributed", "soak")}
 
 
@@ -197,6 +209,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cpsat-limit-seconds", type=float, default=30.0)
     parser.add_argument("--scaling-minutes", type=float, default=3.0)
     parser.add_argument("--soak-minutes", type=float, default=22.0)
+    parser.add_argument("--encoding-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--agents",
+        nargs="*",
+        default=["agent=checkpoints/pretrained", "agent v1=checkpoints/pretrained_v1"],
+        help="LABEL=CHECKPOINT of each agent in the anytime profile",
+    )
+    parser.add_argument("--beam-pick", default="8,rules", help="K,ENCODING of the profile's beam")
     parser.add_argument("--checkpoint", default="checkpoints/pretrained")
     parser.add_argument(
         "--minimalloc",
@@ -276,6 +296,22 @@ def main() -> None:
         raw["yardsticks"] = external_yardsticks.run(
             Path(args.minimalloc), progress=say, cache=Path(".bench-yardsticks.jsonl")
         )
+        write_json_atomic(raw, raw_path)
+    if "encoding" in sections:
+        say("[bench] game v2: beam over each pick encoding against restarts ...")
+        rows = pick_encoding.run(workloads, Path(args.minimalloc), args.encoding_seconds, say,
+                                 cache=Path(".bench-encoding.jsonl"))  # fmt: skip
+        raw["encoding"] = {"limit_s": args.encoding_seconds, "rows": rows,
+                           "summary": pick_encoding.summary(rows)}  # fmt: skip
+        write_json_atomic(raw, raw_path)
+    if "anytime" in sections:
+        say("[bench] the anytime profile: every search solver at 1, 5 and 20 s ...")
+        agents = dict(a.split("=", 1) for a in args.agents)
+        k, encoding = args.beam_pick.split(",")
+        rows = anytime_profile.run(workloads, agents, (int(k), encoding), say,
+                                   cache=Path(".bench-anytime.jsonl"))  # fmt: skip
+        raw["anytime"] = {"rows": rows, "beam_pick": [int(k), encoding]}
+        anytime_profile.plot(rows, Path(args.out).with_name("BENCHMARKS-anytime.png"))
         write_json_atomic(raw, raw_path)
     raw["written"] = {
         "date": time.strftime("%Y-%m-%d"),
@@ -381,6 +417,34 @@ capacity: their peak over the capacity says whether they pack the instance, and 
 buffers above the capacity stay in slow memory to score them in the game's terms.
 
 {external_yardsticks.markdown(raw["yardsticks"])}
+
+## (g) Game v2: choosing the pick encoding
+
+Beam search over game v2 (planning with the exact model: pick and place children alike,
+each scored by its msa completion) under each pick encoding and K, at widths 16 and 64,
+against `restarts` at the same wall time ({raw["encoding"]["limit_s"]:g} s each, two jobs
+at a time on the two cores): on the training split at capacity fractions 0.1, 0.25 and 0.5
+(21 cases; speed-up over all-slow), and on MiniMalloc's 11 challenging instances, which
+pack fully ("full": every buffer placed). v1's beam16 is kept for scale. The choice rule
+is the spec's (section 3b): most cases where planning beats restarts, then most full
+packings, then the smaller K.
+
+{pick_encoding.markdown(raw["encoding"])}
+
+## (h) The anytime profile
+
+Every search solver at time limits of 1, 5 and 20 s on the held-out programs at capacity
+fractions 0.1, 0.25 and 0.5: the shipped agent (game v2), the previous v1 agent for
+comparison, `restarts`, `beam` of width 16 over game v2 (K and encoding
+{raw["anytime"]["beam_pick"][0]}, {raw["anytime"]["beam_pick"][1]}) and `cpsat`. Two jobs
+at a time, each solver on one core (cpsat with one worker, XLA with one thread); the
+agents are compiled before any timed job. The agent always completes its first greedy
+rollout, so at 1 s it may run longer (its wall time is in BENCHMARKS.json). Figures are
+speed-ups over msa (above 1 is better than msa).
+
+{anytime_profile.markdown(raw["anytime"]["rows"])}
+
+![speed-up over msa against the time limit](BENCHMARKS-anytime.png)
 """
 
 

@@ -38,7 +38,14 @@ from mallocmuzero.solvers.registry import pretrained_checkpoint
 def observation_spec(config: ExperimentConfig) -> ObservationSpec:
     """The game's observation sizes from the config."""
     g = config.game
-    return ObservationSpec(g.num_offset_actions, g.occupancy_bins, g.window, g.lookahead)
+    return ObservationSpec(
+        g.num_offset_actions,
+        g.occupancy_bins,
+        g.window,
+        g.lookahead,
+        g.pick_candidates,
+        g.pick_encoding,
+    )
 
 
 def agent_search(

@@ -1,13 +1,15 @@
 """The recipe of the checkpoint shipped in ``checkpoints/pretrained``.
 
-The default config (lookahead observations on), one self-play actor beside the learner,
-three samples per insert (the learner otherwise idles 70% of its time waiting for data on
-a 2-core host), 45 minutes of the distributed runner::
+The default config (game v2 with 8 rule pick slots, lookahead observations on), one
+self-play actor beside the learner, three samples per insert (the learner otherwise idles
+70% of its time waiting for data on a 2-core host), 45 minutes of the distributed
+runner::
 
     mallocmuzero train --config configs/pretrained.py --run-dir runs/pretrained
 
 then ``RUN/checkpoint`` (the newest agent checkpoint) is copied to ``checkpoints/pretrained``.
-Its held-out evaluation is in BENCHMARKS.md, section (e).
+Its held-out evaluation is in BENCHMARKS.md, sections (e) and (h); the game v1 agent it
+replaced is kept in ``checkpoints/pretrained_v1`` (recipe: ``configs/pretrained_v1.py``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from mallocmuzero.env.pick_rules import pick_sources
 from mallocmuzero.errors import UserError
 
 
@@ -93,6 +94,18 @@ class GameConfig(Section):
     occupancy_bins: int = knob(16, low=1)
     window: int = knob(8, low=0)
     lookahead: bool = True  # msa-completion value of every action in the observation
+    # Game v2 (mallocgame.md 3b): K pick slots choose which buffer is decided next
+    # (1: v1, msa's order); the encoding is "window", "rules" or "hybrid". Rules with
+    # K = 8 won the measurement of BENCHMARKS.md section (g).
+    pick_candidates: int = knob(8, low=1, high=64)
+    pick_encoding: str = "rules"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        try:
+            pick_sources(self.pick_candidates, self.pick_encoding)
+        except ValueError as error:
+            raise ConfigError(f"game.pick_candidates/pick_encoding: {error}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,7 +286,7 @@ def parse_config(data: Mapping[str, Any]) -> ExperimentConfig:
 # What a checkpoint written before a key existed behaved as. Keys not listed here take
 # today's default, which is what those versions used.
 LEGACY_VALUES: dict[str, dict[str, Any]] = {
-    "game": {"lookahead": False},  # before the lookahead block
+    "game": {"lookahead": False, "pick_candidates": 1},  # before the lookahead; v1
     "search": {"rollout_weight": 0.0},  # before rollout mixing
 }
 

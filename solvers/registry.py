@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.resources
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
+from mallocmuzero.env.pick_rules import pick_sources
 from mallocmuzero.env.solution import Solution
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import UserError
@@ -14,20 +16,30 @@ from mallocmuzero.solvers.greedy import solve_all_slow, solve_first_fit, solve_m
 from mallocmuzero.solvers.restarts import solve_restarts
 
 
-def _cpsat(workload: Workload, time_limit: float | None, seed: int, width: int) -> Solution:
+class BeamShape(NamedTuple):
+    """The beam's width and the game it searches (K pick slots > 1: game v2)."""
+
+    width: int = 16
+    pick_candidates: int = 1
+    pick_encoding: str = "window"
+
+
+def _cpsat(workload: Workload, time_limit: float | None, seed: int, beam: BeamShape) -> Solution:
     from mallocmuzero.solvers.cpsat import solve_cpsat  # ortools is slow to import
 
     return solve_cpsat(workload, time_limit=time_limit, seed=seed)
 
 
-SOLVERS: dict[str, Callable[[Workload, float | None, int, int], Solution]] = {
-    "all-slow": lambda w, limit, seed, width: solve_all_slow(w),
-    "first-fit": lambda w, limit, seed, width: solve_first_fit(w),
-    "msa": lambda w, limit, seed, width: solve_msa(w),
-    "restarts": lambda w, limit, seed, width: solve_restarts(
-        w, time_limit=limit or 10.0, seed=seed
-    ),
-    "beam": lambda w, limit, seed, width: solve_beam(w, width=width, time_limit=limit),
+def _beam(workload: Workload, time_limit: float | None, seed: int, beam: BeamShape) -> Solution:
+    return solve_beam(workload, beam.width, time_limit, 8, beam.pick_candidates, beam.pick_encoding)
+
+
+SOLVERS: dict[str, Callable[[Workload, float | None, int, BeamShape], Solution]] = {
+    "all-slow": lambda w, limit, seed, beam: solve_all_slow(w),
+    "first-fit": lambda w, limit, seed, beam: solve_first_fit(w),
+    "msa": lambda w, limit, seed, beam: solve_msa(w),
+    "restarts": lambda w, limit, seed, beam: solve_restarts(w, time_limit=limit or 10.0, seed=seed),
+    "beam": _beam,
     "cpsat": _cpsat,
 }
 
@@ -46,8 +58,13 @@ def solve(
     time_limit: float | None = None,
     seed: int = 0,
     width: int = 16,
+    pick_candidates: int = 1,
+    pick_encoding: str = "window",
 ) -> Solution:
     """Run search solver ``name`` on ``workload`` (at the workload's capacity).
+
+    ``width``, ``pick_candidates`` and ``pick_encoding`` shape the beam (game v2 when
+    ``pick_candidates`` > 1); the other solvers ignore them.
 
     The agent (``AGENT``) needs a checkpoint's network: ``cluster.components.solve_agent``
     runs it, and the CLI and the package's ``solve`` dispatch to it.
@@ -57,4 +74,12 @@ def solve(
         raise UserError(f"unknown solver {name!r}; choose one of {names}")
     if time_limit is not None and time_limit <= 0:
         raise UserError(f"--time-limit must be > 0 (got {time_limit})")
-    return SOLVERS[name](workload, time_limit, seed, width)
+    try:
+        beam = BeamShape(width, pick_candidates, pick_encoding)
+        if name == "beam":
+            pick_sources(pick_candidates, pick_encoding)  # the shape's own check
+            if width < 1:
+                raise ValueError(f"beam width must be >= 1 (got {width})")
+    except ValueError as error:
+        raise UserError(f"--solver beam: {error}") from None
+    return SOLVERS[name](workload, time_limit, seed, beam)

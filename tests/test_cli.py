@@ -59,6 +59,18 @@ def test_solve_then_validate(built, tmp_path, capsys, solver):
         assert "optimal" in data and "bound_time_s" in data
 
 
+def test_solve_with_beam_over_game_v2(built, tmp_path, capsys):
+    workload, sol = built / "mlp_train.json", tmp_path / "sol.json"
+    args = ["solve", str(workload), "--solver", "beam", "--capacity-fraction", "0.1",
+            "--width", "4", "--out", str(sol)]  # fmt: skip
+    assert main([*args, "--pick-candidates", "6", "--pick-encoding", "rules"]) == 0
+    assert json.loads(sol.read_text())["solver"] == "beam4-rules6"
+    assert main(["validate", str(workload), str(sol)]) == 0
+    capsys.readouterr()
+    assert main([*args, "--pick-candidates", "9", "--pick-encoding", "rules"]) == 2
+    assert capsys.readouterr().err.strip().endswith("rules offers at most 8 rules (got K=9)")
+
+
 def test_validate_rejects_overlap(built, tmp_path, capsys):
     workload = built / "mlp_train.json"
     sol = tmp_path / "sol.json"

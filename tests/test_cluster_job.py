@@ -84,38 +84,40 @@ def wait_status(api: str, job: str, wanted: set[str], timeout: float) -> str:
 
 
 def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(small_suite, tmp_path):
+    """Two jobs at once (4 logical CPUs on the head): one runs to its end, one is stopped."""
     port, dashboard = free_port(), free_port()
     ray_cli("start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
-            f"--dashboard-port={dashboard}", "--include-dashboard=true", "--num-cpus=2",
+            f"--dashboard-port={dashboard}", "--include-dashboard=true", "--num-cpus=4",
             "--disable-usage-stats", timeout=180)  # fmt: skip
     api = f"http://127.0.0.1:{dashboard}"
     try:
-        # A job that runs to its end: a checkpoint at its last step and progress lines.
-        run = tmp_path / "job1"
-        job = submit(api, run, small_suite, max_steps=20)
-        assert wait_status(api, job, {"SUCCEEDED"}, 600) == "SUCCEEDED", logs(api, job)[-3000:]
-        text = logs(api, job)
-        assert re.search(r"\[train\] step \d+ \| \d+\S* elapsed", text), text[-3000:]
-        assert "[train] stopping: reached 20 learner steps" in text
-        final = checkpoints(run)[-1]
-        assert json.loads((final / "meta.json").read_text())["step"] == 20
-        assert checkpoint_problem(final) is None
-        # The actors ran the package the driver shipped, not this checkout.
-        for actor in actors_file(run):
-            assert Path(actor["package"]).name == "mallocmuzero"
-            assert "py_modules_files" in actor["package"], actor
-            assert not Path(actor["package"]).resolve().is_relative_to(ROOT)
+        finishing, stopped_run = tmp_path / "job1", tmp_path / "job2"
+        finishing_job = submit(api, finishing, small_suite, max_steps=20)
+        job = submit(api, stopped_run, small_suite, max_steps=100000)
 
         # A job stopped with `ray job stop`: SIGTERM to the driver, a final checkpoint.
-        run = tmp_path / "job2"
-        job = submit(api, run, small_suite, max_steps=100000)
-        first = wait_for(lambda: checkpoints(run), 600, "the second job's first checkpoint")
+        first = wait_for(lambda: checkpoints(stopped_run), 600, "the second job's first checkpoint")
         ray_cli("job", "stop", "--address", api, job, timeout=120)
         assert wait_status(api, job, {"STOPPED"}, 120) == "STOPPED"
         _, stopped, after = logs(api, job).partition("[train] stopping: signal SIGTERM")
         written = re.search(r"\[train\] checkpoint (step_\d+): \d+ replay items", after)
         assert stopped and written, logs(api, job)[-3000:]
         assert written.group(1) >= first[-1].name
-        assert checkpoint_problem(run / "checkpoints" / written.group(1)) is None
+        assert checkpoint_problem(stopped_run / "checkpoints" / written.group(1)) is None
+
+        # A job that runs to its end: a checkpoint at its last step and progress lines.
+        job = finishing_job
+        assert wait_status(api, job, {"SUCCEEDED"}, 600) == "SUCCEEDED", logs(api, job)[-3000:]
+        text = logs(api, job)
+        assert re.search(r"\[train\] step \d+ \| \d+\S* elapsed", text), text[-3000:]
+        assert "[train] stopping: reached 20 learner steps" in text
+        final = checkpoints(finishing)[-1]
+        assert json.loads((final / "meta.json").read_text())["step"] == 20
+        assert checkpoint_problem(final) is None
+        # The actors ran the package the driver shipped, not this checkout.
+        for actor in actors_file(finishing):
+            assert Path(actor["package"]).name == "mallocmuzero"
+            assert "py_modules_files" in actor["package"], actor
+            assert not Path(actor["package"]).resolve().is_relative_to(ROOT)
     finally:
         ray_cli("stop", "--force", timeout=120)

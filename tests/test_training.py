@@ -24,9 +24,11 @@ pytest.importorskip("reverb")
 
 
 def test_sync_train_cli_then_solve_and_evaluate(small_suite, tmp_path, capsys):
+    """On game v2 (the distributed tests train v1): training, solve and evaluate."""
     suite_dir = small_suite
     run = tmp_path / "run"
     overrides = ["--set", f"workloads.dir={suite_dir}", "--set", "replay.min_size_to_sample=32"]
+    overrides += ["--set", "game.pick_candidates=5", "--set", "game.pick_encoding=hybrid"]
     code = main(
         [
             "train",
@@ -49,6 +51,7 @@ def test_sync_train_cli_then_solve_and_evaluate(small_suite, tmp_path, capsys):
         meta["learner_steps"] == 6 and meta["replay_size"] > 0 and meta["self_play_episodes"] >= 0
     )
     assert config.workloads.dir == str(suite_dir)
+    assert (config.game.pick_candidates, config.game.pick_encoding) == (5, "hybrid")
     sol = tmp_path / "agent.json"
     workload = suite_dir / "rnn_scan_train.json"  # held out: never seen in training
     checkpoint = str(run / "checkpoint")

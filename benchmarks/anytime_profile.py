@@ -1,0 +1,157 @@
+"""The anytime profile: every search solver at the same time limits on the held-out programs.
+
+For every held-out program at capacity fractions 0.1, 0.25 and 0.5, the agents (the
+shipped v2 one and the v1 one, for comparison), ``restarts``, ``beam`` over game v2 and
+``cpsat`` run at time limits of 1, 5 and 20 s; the figure is the speed-up over msa. Jobs
+run two at a time, each solver on one core (cpsat with one worker, XLA with one thread),
+so equal limits mean equal compute. The agents are loaded and compiled once per worker
+before any timed job.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from mallocmuzero.env import suite
+from mallocmuzero.env.workload import Workload, resolve_capacity
+
+FRACTIONS = (0.1, 0.25, 0.5)
+LIMITS = (1.0, 5.0, 20.0)
+ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+_AGENTS: dict = {}  # per worker process: label -> loaded agent
+
+
+def _init_worker(agents: dict[str, str]) -> None:
+    """Load and compile every agent once in this worker (one XLA thread)."""
+    os.environ["XLA_FLAGS"] = ONE_THREAD
+    from mallocmuzero.cluster.components import load_agent
+    from mallocmuzero.env.random_workload import random_workload
+
+    warm = random_workload(0, num_buffers=20, num_instructions=20, capacity_fraction=0.3)
+    for label, checkpoint in agents.items():
+        _AGENTS[label] = load_agent(checkpoint)
+        _AGENTS[label].solve(warm, time_limit=0.5)
+
+
+def run_job(job: tuple) -> dict:
+    """One solver on one case at one limit: its speed-up over msa."""
+    from mallocmuzero.solvers.beam import solve_beam
+    from mallocmuzero.solvers.cpsat import solve_cpsat
+    from mallocmuzero.solvers.greedy import solve_msa
+    from mallocmuzero.solvers.restarts import solve_restarts
+
+    name, fraction, workload, solver, limit, pick = job
+    if solver in _AGENTS:
+        solution = _AGENTS[solver].solve(workload, time_limit=limit)
+    elif solver == "restarts":
+        solution = solve_restarts(workload, time_limit=limit)
+    elif solver == "beam":
+        solution = solve_beam(workload, 16, limit, 8, *pick)
+    else:
+        solution = solve_cpsat(workload, time_limit=limit, workers=1)
+    msa = solve_msa(workload).estimated_time_s
+    return {
+        "workload": name,
+        "fraction": fraction,
+        "solver": solver,
+        "limit_s": limit,
+        "speedup_over_msa": msa / solution.estimated_time_s,
+        "wall_s": float(solution.extra.get("wall_time_s", limit)),
+    }
+
+
+def run(
+    workloads: list[Workload],
+    agents: dict[str, str],
+    pick: tuple[int, str],
+    progress: Callable[[str], None],
+    cache: Path,
+    processes: int = 2,
+) -> list[dict]:
+    """Every solver on every held-out case at every limit; finished jobs kept in ``cache``."""
+    done = {}
+    if cache.is_file():
+        for line in cache.read_text().splitlines():
+            row = json.loads(line)
+            done[(row["workload"], row["fraction"], row["solver"], row["limit_s"])] = row
+    jobs = [
+        (w.name, f, resolve_capacity(w, fraction=f), solver, limit, pick)
+        for limit in LIMITS
+        for w in workloads
+        if suite.split_of(w.name) == "heldout"
+        for f in FRACTIONS
+        for solver in (*agents, "restarts", "beam", "cpsat")
+        if (w.name, f, solver, limit) not in done
+    ]
+    progress(f"  {len(jobs)} jobs ({len(done)} cached), {processes} at a time")
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes, initializer=_init_worker, initargs=(agents,)) as pool:
+        for row in pool.imap_unordered(run_job, jobs):
+            done[(row["workload"], row["fraction"], row["solver"], row["limit_s"])] = row
+            with cache.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            progress(f"  {row['workload']}@{row['fraction']:g} {row['solver']} "
+                     f"{row['limit_s']:g} s: {row['speedup_over_msa']:.4f}")  # fmt: skip
+    return list(done.values())
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Speed-up over msa against the time limit: one panel per program and fraction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    programs = sorted({r["workload"] for r in rows})
+    solvers = list(dict.fromkeys(r["solver"] for r in rows))
+    curves: dict[tuple, list] = {}
+    for r in rows:
+        curves.setdefault((r["workload"], r["fraction"], r["solver"]), []).append(
+            (r["limit_s"], r["speedup_over_msa"])
+        )
+    figure, axes = plt.subplots(len(FRACTIONS), len(programs), squeeze=False,
+                                figsize=(3.2 * len(programs), 2.6 * len(FRACTIONS)))  # fmt: skip
+    for i, fraction in enumerate(FRACTIONS):
+        for j, program in enumerate(programs):
+            ax = axes[i][j]
+            for solver in solvers:
+                mine = sorted(curves.get((program, fraction, solver), []))
+                if mine:
+                    ax.plot(*zip(*mine), marker="o", label=solver)
+            ax.axhline(1.0, color="grey", linewidth=0.8)
+            ax.set_xscale("log")
+            ax.set_xticks(LIMITS, [f"{x:g}" for x in LIMITS])
+            ax.set_title(f"{program} @ {fraction:g}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel("speed-up over msa")
+            if i == len(FRACTIONS) - 1:
+                ax.set_xlabel("time limit (s)")
+    axes[0][0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def markdown(rows: list[dict], reference: str = "restarts") -> str:
+    """Per limit and solver: mean speed-up over msa, cases at least as good as restarts."""
+    solvers = list(dict.fromkeys(r["solver"] for r in rows))
+    by = {(r["workload"], r["fraction"], r["solver"], r["limit_s"]): r["speedup_over_msa"]
+          for r in rows}  # fmt: skip
+    cases = sorted({(r["workload"], r["fraction"]) for r in rows})
+    lines = ["| limit | solver | mean speed-up over msa | worst | at least as good as "
+             f"{reference} | cases |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for limit in LIMITS:
+        for solver in solvers:
+            mine = [(c, by[(*c, solver, limit)]) for c in cases if (*c, solver, limit) in by]
+            if not mine:
+                continue
+            values = [v for _, v in mine]
+            good = sum(v >= by.get((*c, reference, limit), float("inf")) * (1 - 1e-9)
+                       for c, v in mine)  # fmt: skip
+            lines.append(f"| {limit:g} s | {solver} | {sum(values) / len(values):.4f} "
+                         f"| {min(values):.4f} | {good} | {len(values)} |")  # fmt: skip
+    return "\n".join(lines)

@@ -1,0 +1,164 @@
+"""Choosing game v2's pick encoding and K (mallocgame.md section 3b), by measurement.
+
+Beam search over v2 (exact-model planning, pick and place children scored by msa
+completions) at widths 16 and 64, under each candidate encoding, against ``restarts`` at
+the same wall time: on the training split at capacity fractions 0.1, 0.25 and 0.5, and on
+MiniMalloc's 11 challenging instances (which pack fully: does the solver place every
+buffer?). v1's beam16 is kept for scale. Jobs run two at a time (the machine's cores),
+each under the same time limit.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Callable
+from pathlib import Path
+
+from mallocmuzero.env import suite
+from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
+from mallocmuzero.env.workload import Workload, resolve_capacity
+from mallocmuzero.solvers.beam import solve_beam
+from mallocmuzero.solvers.restarts import solve_restarts
+
+FRACTIONS = (0.1, 0.25, 0.5)
+#: (label, beam width, K, encoding); width 0 is restarts.
+CONFIGS = (
+    ("restarts", 0, 1, "window"),
+    ("beam16 v1", 16, 1, "window"),
+    *(
+        (f"beam{width} {encoding}{k}", width, k, encoding)
+        for encoding, k in (
+            ("window", 4),
+            ("window", 8),
+            ("window", 16),
+            ("rules", 8),
+            ("hybrid", 8),
+        )  # fmt: skip
+        for width in (16, 64)
+    ),
+)
+
+
+def cases(workloads: list[Workload], minimalloc: Path) -> list[tuple[str, float, Workload]]:
+    """The training split at each fraction, then MiniMalloc's instances (fraction 0)."""
+    out = [
+        (w.name, f, resolve_capacity(w, fraction=f))
+        for w in workloads
+        if suite.split_of(w.name) == "train"
+        for f in FRACTIONS
+    ]
+    for path in sorted(minimalloc.glob("*.csv")):
+        out.append((path.stem.split(".")[0], 0.0, import_minimalloc_csv(path)))
+    return out
+
+
+def run_job(job: tuple) -> dict:
+    """One solver on one case under the time limit: its speed-up and what it placed."""
+    name, fraction, workload, label, width, k, encoding, limit = job
+    if width == 0:
+        solution = solve_restarts(workload, time_limit=limit)
+    else:
+        solution = solve_beam(
+            workload, width=width, time_limit=limit, pick_candidates=k, pick_encoding=encoding
+        )
+    placed = solution.offsets >= 0
+    return {
+        "workload": name,
+        "fraction": fraction,
+        "config": label,
+        "speedup": solution.all_slow_time_s / solution.estimated_time_s,
+        "all_placed": bool(placed[~workload.pinned].all()),
+        "placed_bytes": float(workload.size[placed].sum() / workload.size[~workload.pinned].sum()),
+    }
+
+
+def run(
+    workloads: list[Workload],
+    minimalloc: Path,
+    limit_s: float,
+    progress: Callable[[str], None],
+    cache: Path,
+    processes: int = 2,
+) -> list[dict]:
+    """Every configuration on every case; finished jobs are kept in ``cache`` (JSON lines)."""
+    done = {}
+    if cache.is_file():
+        for line in cache.read_text().splitlines():
+            row = json.loads(line)
+            done[(row["workload"], row["fraction"], row["config"])] = row
+    jobs = [
+        (name, fraction, workload, *config, limit_s)
+        for name, fraction, workload in cases(workloads, minimalloc)
+        for config in CONFIGS
+        if (name, fraction, config[0]) not in done
+    ]
+    progress(f"  {len(jobs)} jobs of {limit_s:g} s ({len(done)} cached), {processes} at a time")
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        for row in pool.imap_unordered(run_job, jobs):
+            done[(row["workload"], row["fraction"], row["config"])] = row
+            with cache.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            progress(f"  {row['workload']}@{row['fraction']:g} {row['config']}: "
+                     f"{row['speedup']:.4f}")  # fmt: skip
+    return list(done.values())
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Per configuration: how it fares against restarts, on training cases and MiniMalloc.
+
+    Training cases it wins, ties and loses; MiniMalloc instances it wins and packs fully,
+    and the share of their bytes it places.
+    """
+    restarts = {(r["workload"], r["fraction"]): r["speedup"] for r in rows
+                if r["config"] == "restarts"}  # fmt: skip
+    out = []
+    for label, *_ in CONFIGS:
+        mine = [r for r in rows if r["config"] == label]
+        train = [r for r in mine if r["fraction"] > 0]
+        packs = [r for r in mine if r["fraction"] == 0]
+        ratio = [r["speedup"] / restarts[(r["workload"], r["fraction"])] for r in train]
+        packing_ratio = [r["speedup"] / restarts[(r["workload"], 0.0)] for r in packs]
+        out.append(
+            {
+                "config": label,
+                "wins": sum(x > 1 + 1e-9 for x in ratio),
+                "ties": sum(abs(x - 1) <= 1e-9 for x in ratio),
+                "losses": sum(x < 1 - 1e-9 for x in ratio),
+                "mean_ratio": sum(ratio) / len(ratio) if ratio else float("nan"),
+                "minimalloc_wins": sum(x > 1 + 1e-9 for x in packing_ratio),
+                "full_packings": sum(r["all_placed"] for r in packs),
+                "mean_placed_bytes": sum(r["placed_bytes"] for r in packs) / max(1, len(packs)),
+            }
+        )
+    return out
+
+
+def markdown(result: dict) -> str:
+    """Section (g): the choice table, then every case's speed-ups."""
+    rows = result["rows"]
+    lines = [
+        "| solver | beats restarts | ties | loses | mean ratio to restarts "
+        "| MiniMalloc: beats restarts | full packings | bytes placed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in result["summary"]:
+        lines.append(
+            f"| {s['config']} | {s['wins']} | {s['ties']} | {s['losses']} "
+            f"| {s['mean_ratio']:.4f} | {s['minimalloc_wins']} of 11 | {s['full_packings']} of 11 "
+            f"| {s['mean_placed_bytes']:.1%} |"
+        )
+    labels = [c[0] for c in CONFIGS]
+    lines += ["", "| case | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    by_case: dict[tuple, dict] = {}
+    for r in rows:
+        by_case.setdefault((r["workload"], r["fraction"]), {})[r["config"]] = r
+    for (name, fraction), mine in sorted(by_case.items(), key=lambda kv: (kv[0][1] == 0, kv[0])):
+        label = f"{name}@{fraction:g}" if fraction else f"MiniMalloc {name}"
+        cells = []
+        for config in labels:
+            r = mine.get(config)
+            cells.append("" if r is None else f"{r['speedup']:.4f}" + (" full" if fraction == 0
+                         and r["all_placed"] else ""))  # fmt: skip
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
