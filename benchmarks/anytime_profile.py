@@ -10,12 +10,11 @@ before any timed job.
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+from mallocmuzero.benchmarks import job_pool
 from mallocmuzero.env import suite
 from mallocmuzero.env.workload import Workload, resolve_capacity
 
@@ -64,6 +63,10 @@ def run_job(job: tuple) -> dict:
     }
 
 
+def _key(row: dict) -> tuple:
+    return (row["workload"], row["fraction"], row["solver"], row["limit_s"])
+
+
 def run(
     workloads: list[Workload],
     agents: dict[str, str],
@@ -73,11 +76,7 @@ def run(
     processes: int = 2,
 ) -> list[dict]:
     """Every solver on every held-out case at every limit; finished jobs kept in ``cache``."""
-    done = {}
-    if cache.is_file():
-        for line in cache.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["workload"], row["fraction"], row["solver"], row["limit_s"])] = row
+    done = job_pool.cached_rows(cache, _key)
     jobs = [
         (w.name, f, resolve_capacity(w, fraction=f), solver, limit, pick)
         for limit in LIMITS
@@ -87,16 +86,8 @@ def run(
         for solver in (*agents, "restarts", "beam", "cpsat")
         if (w.name, f, solver, limit) not in done
     ]
-    progress(f"  {len(jobs)} jobs ({len(done)} cached), {processes} at a time")
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes, initializer=_init_worker, initargs=(agents,)) as pool:
-        for row in pool.imap_unordered(run_job, jobs):
-            done[(row["workload"], row["fraction"], row["solver"], row["limit_s"])] = row
-            with cache.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            progress(f"  {row['workload']}@{row['fraction']:g} {row['solver']} "
-                     f"{row['limit_s']:g} s: {row['speedup_over_msa']:.4f}")  # fmt: skip
-    return list(done.values())
+    return job_pool.run_jobs(jobs, run_job, done, _key, cache, progress, "speedup_over_msa",
+                             processes, _init_worker, (agents,))  # fmt: skip
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -10,11 +10,10 @@ each under the same time limit.
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 
+from mallocmuzero.benchmarks import job_pool
 from mallocmuzero.env import suite
 from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
 from mallocmuzero.env.workload import Workload, resolve_capacity
@@ -73,6 +72,10 @@ def run_job(job: tuple) -> dict:
     }
 
 
+def _key(row: dict) -> tuple:
+    return (row["workload"], row["fraction"], row["config"])
+
+
 def run(
     workloads: list[Workload],
     minimalloc: Path,
@@ -82,26 +85,14 @@ def run(
     processes: int = 2,
 ) -> list[dict]:
     """Every configuration on every case; finished jobs are kept in ``cache`` (JSON lines)."""
-    done = {}
-    if cache.is_file():
-        for line in cache.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["workload"], row["fraction"], row["config"])] = row
+    done = job_pool.cached_rows(cache, _key)
     jobs = [
         (name, fraction, workload, *config, limit_s)
         for name, fraction, workload in cases(workloads, minimalloc)
         for config in CONFIGS
         if (name, fraction, config[0]) not in done
     ]
-    progress(f"  {len(jobs)} jobs of {limit_s:g} s ({len(done)} cached), {processes} at a time")
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        for row in pool.imap_unordered(run_job, jobs):
-            done[(row["workload"], row["fraction"], row["config"])] = row
-            with cache.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            progress(f"  {row['workload']}@{row['fraction']:g} {row['config']}: "
-                     f"{row['speedup']:.4f}")  # fmt: skip
-    return list(done.values())
+    return job_pool.run_jobs(jobs, run_job, done, _key, cache, progress, "speedup", processes)
 
 
 def summary(rows: list[dict]) -> list[dict]:

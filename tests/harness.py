@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CLI = [str(BIN / "mallocmuzero")]
-ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+# One JAX compilation cache for every run a test session starts (private to the session):
+# the real runs compile the same smoke networks, so only the first pays for compiling.
+JAX_CACHE = tempfile.mkdtemp(prefix="mallocmuzero-test-jax-cache-")
+atexit.register(shutil.rmtree, JAX_CACHE, ignore_errors=True)
+ENV = {
+    **os.environ,
+    "JAX_PLATFORMS": "cpu",
+    "RAY_AUTH_MODE": "disabled",
+    "PYTHONUNBUFFERED": "1",
+    "JAX_COMPILATION_CACHE_DIR": JAX_CACHE,
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2",
+}
 
 TAGS = {
     "loss/total", "loss/policy", "loss/value", "loss/reward", "learner/learning_rate",

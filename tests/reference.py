@@ -82,3 +82,17 @@ def reference_picks(rule_orders, undecided: list[int], sources) -> list[int]:
             b = next((u for u in rule_orders[source] if u in pending), -1)
         picks.append(-1 if b in picks else b)
     return picks
+
+
+def check_solution_and_rewards(workload, offsets, total: float, placed: dict[int, int]) -> None:
+    """A played game's final offsets are valid, are the placements made, and the rewards
+    (``total`` seconds) sum to the time they save."""
+    import pytest
+
+    from mallocmuzero.env import cost_model
+    from mallocmuzero.env.solution import validation_errors
+
+    assert validation_errors(workload, offsets, workload.capacity) == []
+    assert {int(b): int(o) for b, o in enumerate(offsets) if o >= 0} == placed
+    saving = cost_model.total_time(workload) - cost_model.total_time(workload, offsets >= 0)
+    assert total == pytest.approx(saving, rel=1e-9, abs=1e-18)

@@ -13,7 +13,7 @@ from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.env.solution import validation_errors
 
-from reference import reference_candidates
+from reference import check_solution_and_rewards, reference_candidates
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -51,11 +51,7 @@ def test_random_legal_play_is_valid_and_rewards_sum_to_saving(seed, n_buffers, f
         seed, num_buffers=n_buffers, num_instructions=30, capacity_fraction=frac
     )
     game, total, offsets = play_random(workload, seed)
-    final = game.offsets(0)
-    assert validation_errors(workload, final, workload.capacity) == []
-    assert {int(b): int(o) for b, o in enumerate(final) if o >= 0} == offsets
-    saving = cost_model.total_time(workload) - cost_model.total_time(workload, final >= 0)
-    assert total == pytest.approx(saving, rel=1e-9, abs=1e-18)
+    check_solution_and_rewards(workload, game.offsets(0), total, offsets)
 
 
 @SETTINGS
