@@ -179,6 +179,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.cpsat_time_limit,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
         time_limit=args.time_limit,
+        pick=agent.pick,
     )
 
     print_table(EVALUATION_HEADER, evaluation_table(rows))

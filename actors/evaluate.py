@@ -141,8 +141,11 @@ def evaluate(
     cpsat_time_limit: float = 30.0,
     progress: Callable[[str], None] | None = None,
     time_limit: float | None = None,
+    pick: tuple[int, str] = (1, "window"),
 ) -> list[EvaluationRow]:
     """The agent, msa, restarts, beam16, beam1 and cpsat, per case.
+
+    The beams play the agent's game: ``pick`` is its (pick slots K, encoding); K = 1 is v1.
 
     ``solve_agent(workload, time_limit=...)`` plays the agent. With ``time_limit``, it and
     every search (restarts, beam16, cpsat) get that many seconds; without it, restarts and
@@ -176,8 +179,8 @@ def evaluate(
                     agent_wall_s=wall,
                     msa=msa.estimated_time_s,
                     restarts=solve_restarts(w, time_limit=budget).estimated_time_s,
-                    beam=solve_beam(w, width=16, time_limit=budget).estimated_time_s,
-                    lookahead=solve_beam(w, width=1).estimated_time_s,
+                    beam=solve_beam(w, 16, budget, 8, *pick).estimated_time_s,
+                    lookahead=solve_beam(w, 1, None, 8, *pick).estimated_time_s,
                     cpsat=exact.estimated_time_s,
                     cpsat_optimal=bool(exact.optimal),
                     all_slow=msa.all_slow_time_s,

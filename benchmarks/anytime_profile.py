@@ -60,6 +60,7 @@ def run_job(job: tuple) -> dict:
         "limit_s": limit,
         "speedup_over_msa": msa / solution.estimated_time_s,
         "wall_s": float(solution.extra.get("wall_time_s", limit)),
+        "placeable": int((~workload.pinned).sum()),  # unpinned, as the issue counts them
     }
 
 
@@ -145,4 +146,43 @@ def markdown(rows: list[dict], reference: str = "restarts") -> str:
                        for c, v in mine)  # fmt: skip
             lines.append(f"| {limit:g} s | {solver} | {sum(values) / len(values):.4f} "
                          f"| {min(values):.4f} | {good} | {len(values)} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def bar(rows: list[dict], agent: str = "agent") -> str:
+    """Issue 11's bar per limit: the agent against msa, restarts and cpsat at equal time.
+
+    Headroom recovered is measured against the best speed-up any solver reached on the
+    case at any limit of the profile.
+    """
+    by = {(r["workload"], r["fraction"], r["solver"], r["limit_s"]): r for r in rows}
+    cases = sorted({(r["workload"], r["fraction"]) for r in rows})
+    best = {c: max(r["speedup_over_msa"] for r in rows if (r["workload"], r["fraction"]) == c)
+            for c in cases}  # fmt: skip
+    lines = [
+        "| limit | agent worse than msa by > 0.1% | agent >= restarts where restarts beats msa "
+        "| mean agent / restarts | agent >= cpsat on 300+ placeable buffers "
+        "| headroom recovered |",
+        "|---|---|---|---|---|---|",
+    ]
+    for limit in LIMITS:
+        mine = [c for c in cases if (*c, agent, limit) in by and (*c, "restarts", limit) in by]
+        if not mine:
+            continue
+        a = {c: by[(*c, agent, limit)]["speedup_over_msa"] for c in mine}
+        r = {c: by[(*c, "restarts", limit)]["speedup_over_msa"] for c in mine}
+        worse = sum(a[c] < 1 / 1.001 for c in mine)
+        contested = [c for c in mine if r[c] > 1 + 1e-9]
+        held = sum(a[c] >= r[c] * (1 - 1e-9) for c in contested)
+        ratio = sum(a[c] / r[c] for c in mine) / len(mine)
+        large = [c for c in mine if by[(*c, agent, limit)]["placeable"] >= 300
+                 and (*c, "cpsat", limit) in by]  # fmt: skip
+        beats_cpsat = sum(a[c] >= by[(*c, "cpsat", limit)]["speedup_over_msa"] * (1 - 1e-9)
+                          for c in large)  # fmt: skip
+        headroom = [(1 - 1 / a[c]) / (1 - 1 / best[c]) for c in mine if best[c] > 1 + 1e-9]
+        recovered = f"{sum(headroom) / len(headroom):.1%}" if headroom else "-"
+        lines.append(
+            f"| {limit:g} s | {worse} of {len(mine)} | {held} of {len(contested)} "
+            f"| {ratio:.4f} | {beats_cpsat} of {len(large)} | {recovered} |"
+        )
     return "\n".join(lines)

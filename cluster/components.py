@@ -89,6 +89,11 @@ class LoadedAgent:
     spec: ObservationSpec
     searches: list[Callable]
 
+    @property
+    def pick(self) -> tuple[int, str]:
+        """The game the agent plays: (pick slots K, their encoding); K = 1 is game v1."""
+        return self.spec.pick_candidates, self.spec.pick_encoding
+
     def solve(
         self,
         workload: Workload,
