@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
+
+from mallocmuzero.env.jit import jit
 
 NOT_PLACED = -1
 ILLEGAL = -1.0e300  # returned by apply() for an illegal action
@@ -56,7 +57,7 @@ class State(NamedTuple):
     order: np.ndarray  # [G, maxB] local buffer indices presented, in order
     n_order: np.ndarray  # [G]
     pos: np.ndarray  # [G] index into order of the current buffer
-    placed: np.ndarray  # [G, maxB] local indices of placed buffers
+    placed: np.ndarray  # [G, maxB] local indices of placed buffers, by offset ascending
     n_placed: np.ndarray  # [G]
     saved: np.ndarray  # [G] seconds saved so far
     remaining: np.ndarray  # [G] standalone savings of undecided buffers
@@ -72,9 +73,6 @@ class State(NamedTuple):
     pick: np.ndarray  # [G, K] buffer offered by each pick slot (-1: none, masked)
     rule_ptr: np.ndarray  # [G, R] how far each rule's order is known to be decided
     pick_src: np.ndarray  # [K] each pick slot's source (pick_rules.pick_sources), shared
-
-
-jit = numba.njit(cache=True, nogil=True)  # every game kernel: compiled once, cached on disk
 
 
 @jit
@@ -128,7 +126,10 @@ def prepare(bank, st, g):
 
 @jit
 def overlapping_intervals(bank, st, g, s, e, lo, hi):
-    """Write ``[lo, hi)`` of slot g's placed buffers live during ``[s, e)``; their count."""
+    """Write ``[lo, hi)`` of slot g's placed buffers live during ``[s, e)``; their count.
+
+    They come by ``lo`` ascending, as the placed list is kept.
+    """
     base = bank.buf_off[st.wid[g]]
     n = 0
     for i in range(st.n_placed[g]):
@@ -150,9 +151,7 @@ def free_gaps(bank, st, g, s, e):
     n_bins = st.occupancy.shape[1]
     lo = np.empty(st.n_placed[g], dtype=np.int64)
     hi = np.empty(st.n_placed[g], dtype=np.int64)
-    n = overlapping_intervals(bank, st, g, s, e, lo, hi)
-    idx = np.argsort(lo[:n], kind="mergesort")
-
+    n = overlapping_intervals(bank, st, g, s, e, lo, hi)  # by lo ascending
     gap_lo = np.empty(n + 1, dtype=np.int64)
     gap_hi = np.empty(n + 1, dtype=np.int64)
     n_gaps = 0
@@ -161,8 +160,8 @@ def free_gaps(bank, st, g, s, e):
     seg_lo = -1
     for r in range(n + 1):
         if r < n:
-            a = lo[idx[r]]
-            z = hi[idx[r]]
+            a = lo[r]
+            z = hi[r]
         else:
             a = cap
             z = cap
@@ -249,8 +248,12 @@ def decide(bank, st, g, action):
     reward = 0.0
     if action < st.cand_off.shape[1]:
         reward = st.cand_reward[g]
-        st.offset[g, b] = st.cand_off[g, action]
-        st.placed[g, st.n_placed[g]] = b
+        offset = st.offset[g, b] = st.cand_off[g, action]
+        k = st.n_placed[g]  # insert into the placed list, kept by offset ascending
+        while k > 0 and st.offset[g, st.placed[g, k - 1]] > offset:
+            st.placed[g, k] = st.placed[g, k - 1]
+            k -= 1
+        st.placed[g, k] = b
         st.n_placed[g] += 1
         _apply_fast(bank, st, g, b)
         st.saved[g] += reward

@@ -58,14 +58,13 @@ def best_fit_bottom(bank, st, g, b, lo, hi):
     """
     base = bank.buf_off[st.wid[g]]
     s, e, size, cap = bank.start[base + b], bank.end[base + b], bank.size[base + b], st.cap[g]
-    n = overlapping_intervals(bank, st, g, s, e, lo, hi)
-    idx = np.argsort(lo[:n], kind="mergesort")
+    n = overlapping_intervals(bank, st, g, s, e, lo, hi)  # by lo ascending
     cursor, best, best_length = 0, -1, 0
     for r in range(n + 1):
-        a = lo[idx[r]] if r < n else cap
+        a = lo[r] if r < n else cap
         if a > cursor and a - cursor >= size and (best < 0 or a - cursor < best_length):
             best, best_length = cursor, a - cursor
-        z = hi[idx[r]] if r < n else cap
+        z = hi[r] if r < n else cap
         if z > cursor:
             cursor = z
     return best

@@ -263,3 +263,23 @@ def test_the_kernels_arguments_have_stable_numba_fingerprints():
             seen.add(compute_fingerprint(value))
         assert len(seen) == 1, f"{type(value).__name__}: {len(seen)} fingerprints of one value"
         assert type(value).__name__.encode() in seen.pop()
+
+
+def test_a_change_to_any_kernel_module_moves_the_kernel_cache(tmp_path):
+    """numba keys a cache on the function's own file; the cache folder follows them all."""
+    import os
+
+    import numba
+
+    from mallocmuzero.env import jit
+
+    for name in ("env/kernels.py", "env/msa_kernels.py", "solvers/beam_kernels.py", "env/game.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(f"# {name}\n")
+    before = jit.kernel_sources_digest(tmp_path)
+    (tmp_path / "env" / "game.py").write_text("# not a kernel module\n")
+    assert jit.kernel_sources_digest(tmp_path) == before
+    (tmp_path / "solvers" / "beam_kernels.py").write_text("# changed\n")
+    assert jit.kernel_sources_digest(tmp_path) != before
+    if not os.environ.get("NUMBA_CACHE_DIR"):  # the user's folder wins when set
+        assert numba.config.CACHE_DIR == str(jit.kernel_cache_dir())
