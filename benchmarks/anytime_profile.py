@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mallocmuzero.benchmarks import job_pool
+from mallocmuzero.benchmarks.external_yardsticks import area_share, minimalloc_instances
 from mallocmuzero.env import suite
 from mallocmuzero.env.workload import Workload, resolve_capacity
 
@@ -53,6 +54,7 @@ def run_job(job: tuple) -> dict:
     else:
         solution = solve_cpsat(workload, time_limit=limit, workers=1)
     msa = solve_msa(workload).estimated_time_s
+    placed = solution.offsets >= 0
     return {
         "workload": name,
         "fraction": fraction,
@@ -61,6 +63,8 @@ def run_job(job: tuple) -> dict:
         "speedup_over_msa": msa / solution.estimated_time_s,
         "wall_s": float(solution.extra.get("wall_time_s", limit)),
         "placeable": int((~workload.pinned).sum()),  # unpinned, as the issue counts them
+        "area_share": area_share(workload, solution.offsets),
+        "full": bool(placed[~workload.pinned].all()),
     }
 
 
@@ -72,21 +76,29 @@ def run(
     workloads: list[Workload],
     agents: dict[str, str],
     pick: tuple[int, str],
+    minimalloc: Path,
     progress: Callable[[str], None],
     cache: Path,
     processes: int = 2,
 ) -> list[dict]:
-    """Every solver on every held-out case at every limit; finished jobs kept in ``cache``."""
+    """Every solver on every held-out case at every limit, then MiniMalloc's instances.
+
+    On MiniMalloc's instances (fraction 0: their own capacity) the agents, restarts and
+    beam run at the longest limit. Finished jobs are kept in ``cache``.
+    """
     done = job_pool.cached_rows(cache, _key)
+    cases = [(w.name, f, resolve_capacity(w, fraction=f)) for w in workloads
+             if suite.split_of(w.name) == "heldout" for f in FRACTIONS]  # fmt: skip
     jobs = [
-        (w.name, f, resolve_capacity(w, fraction=f), solver, limit, pick)
+        (name, f, w, solver, limit, pick)
         for limit in LIMITS
-        for w in workloads
-        if suite.split_of(w.name) == "heldout"
-        for f in FRACTIONS
+        for name, f, w in cases
         for solver in (*agents, "restarts", "beam", "cpsat")
-        if (w.name, f, solver, limit) not in done
     ]
+    for letter, w in minimalloc_instances(minimalloc):
+        solvers = (*agents, "restarts", "beam")
+        jobs += [(f"MiniMalloc {letter}", 0.0, w, s, LIMITS[-1], pick) for s in solvers]
+    jobs = [job for job in jobs if (job[0], job[1], job[3], job[4]) not in done]
     return job_pool.run_jobs(jobs, run_job, done, _key, cache, progress, "speedup_over_msa",
                              processes, _init_worker, (agents,))  # fmt: skip
 
@@ -98,6 +110,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [r for r in rows if r["fraction"] > 0]  # the held-out programs
     programs = sorted({r["workload"] for r in rows})
     solvers = list(dict.fromkeys(r["solver"] for r in rows))
     curves: dict[tuple, list] = {}
@@ -130,6 +143,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def markdown(rows: list[dict], reference: str = "restarts") -> str:
     """Per limit and solver: mean speed-up over msa, cases at least as good as restarts."""
+    rows = [r for r in rows if r["fraction"] > 0]  # the held-out programs
     solvers = list(dict.fromkeys(r["solver"] for r in rows))
     by = {(r["workload"], r["fraction"], r["solver"], r["limit_s"]): r["speedup_over_msa"]
           for r in rows}  # fmt: skip
@@ -155,6 +169,7 @@ def bar(rows: list[dict], agent: str = "agent") -> str:
     Headroom recovered is measured against the best speed-up any solver reached on the
     case at any limit of the profile.
     """
+    rows = [r for r in rows if r["fraction"] > 0]  # the held-out programs
     by = {(r["workload"], r["fraction"], r["solver"], r["limit_s"]): r for r in rows}
     cases = sorted({(r["workload"], r["fraction"]) for r in rows})
     best = {c: max(r["speedup_over_msa"] for r in rows if (r["workload"], r["fraction"]) == c)
@@ -184,5 +199,20 @@ def bar(rows: list[dict], agent: str = "agent") -> str:
         lines.append(
             f"| {limit:g} s | {worse} of {len(mine)} | {held} of {len(contested)} "
             f"| {ratio:.4f} | {beats_cpsat} of {len(large)} | {recovered} |"
+        )
+    return "\n".join(lines)
+
+
+def minimalloc_markdown(rows: list[dict]) -> str:
+    """Per solver on MiniMalloc's instances at the longest limit: full packings, area."""
+    rows = [r for r in rows if r["fraction"] == 0]
+    lines = ["| solver | full packings | mean share of the area | mean speed-up over msa |",
+             "|---|---|---|---|"]  # fmt: skip
+    for solver in dict.fromkeys(r["solver"] for r in rows):
+        mine = [r for r in rows if r["solver"] == solver]
+        lines.append(
+            f"| {solver} | {sum(r['full'] for r in mine)} of {len(mine)} "
+            f"| {sum(r['area_share'] for r in mine) / len(mine):.1%} "
+            f"| {sum(r['speedup_over_msa'] for r in mine) / len(mine):.4f} |"
         )
     return "\n".join(lines)

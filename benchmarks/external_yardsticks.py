@@ -32,6 +32,12 @@ SEARCH_SOLVERS = ("restarts", "beam", "cpsat")
 OMNIMALLOC = ("telamalloc", "supermalloc", "greedy_by_area", "best_fit")
 
 
+def minimalloc_instances(folder: Path) -> list[tuple[str, Workload]]:
+    """MiniMalloc's instances in ``folder`` (``A.1048576.csv`` ...): (letter, workload)."""
+    paths = sorted(Path(folder).glob("*.csv"))
+    return [(path.name.split(".")[0], import_minimalloc_csv(path)) for path in paths]
+
+
 def instruction_starts(workload: Workload) -> np.ndarray:
     """When each instruction starts in the instance's own time units, then the end [T+1]."""
     return np.concatenate([[0], np.cumsum(workload.repeat).astype(np.int64)])

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mallocmuzero.benchmarks import job_pool
+from mallocmuzero.benchmarks.external_yardsticks import minimalloc_instances
 from mallocmuzero.env import suite
-from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
 from mallocmuzero.env.workload import Workload, resolve_capacity
 from mallocmuzero.solvers.beam import solve_beam
 from mallocmuzero.solvers.restarts import solve_restarts
@@ -47,8 +47,7 @@ def cases(workloads: list[Workload], minimalloc: Path) -> list[tuple[str, float,
         if suite.split_of(w.name) == "train"
         for f in FRACTIONS
     ]
-    for path in sorted(minimalloc.glob("*.csv")):
-        out.append((path.stem.split(".")[0], 0.0, import_minimalloc_csv(path)))
+    out += [(letter, 0.0, w) for letter, w in minimalloc_instances(minimalloc)]
     return out
 
 
