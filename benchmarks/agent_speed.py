@@ -57,13 +57,14 @@ def search_speed(workloads: Sequence[Workload], seconds: float = 5.0) -> dict[st
     )
     keys = iter(jax.random.split(jax.random.PRNGKey(0), 1_000_000))
     blocks = {}
-    for lookahead in (False, True):
-        spec = dataclasses.replace(observation_spec(config), lookahead=lookahead)
+    variants = {"": {"lookahead": False}, "_lookahead": {"lookahead": True},
+                "_lookahead_v1": {"lookahead": True, "pick_candidates": 1}}  # fmt: skip
+    for suffix, changes in variants.items():
+        spec = dataclasses.replace(observation_spec(config), **changes)
         net = network_config(config, spec.num_actions)
         game = BatchedGame(GameBank.build(workloads), config.actors.num_games, spec, sampler)
         params = init_params(net, spec.size)
         core = SelfPlay(game, search, add=None)
-        suffix = "_lookahead" if lookahead else ""
         blocks[f"core{suffix}"] = partial(core.step, params)
         blocks[f"raw{suffix}"] = partial(_raw_search, search, params, keys, core)
 
@@ -80,6 +81,8 @@ def search_speed(workloads: Sequence[Workload], seconds: float = 5.0) -> dict[st
         **rates,
         "ratio": rates["core_sims_per_s"] / rates["raw_sims_per_s"],
         "ratio_lookahead": rates["core_lookahead_sims_per_s"] / rates["raw_lookahead_sims_per_s"],
+        "ratio_lookahead_v1": rates["core_lookahead_v1_sims_per_s"]
+        / rates["raw_lookahead_v1_sims_per_s"],
     }
 
 

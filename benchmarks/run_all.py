@@ -330,8 +330,11 @@ def speed_markdown(search: dict, learner: dict) -> str:
     """Section (c): the self-play core against the raw search, and the learner."""
     lookahead_rate, lookahead_ratio = search["core_lookahead_sims_per_s"], search["ratio_lookahead"]
     raw_lookahead_rate = search["raw_lookahead_sims_per_s"]
+    raw_v1, core_v1 = search["raw_lookahead_v1_sims_per_s"], search["core_lookahead_v1_sims_per_s"]
+    ratio_v1 = search["ratio_lookahead_v1"]
     return f"""\
-Default config (64 games, 16 simulations, latent 128, MLP 256x256), random parameters.
+Default config (game v2 with 8 rule pick slots, 64 games, 16 simulations, latent 128, MLP
+256x256), random parameters.
 The self-play core (game step, batched search, bookkeeping) against the raw jitted mctx
 call on the same network, batch and states (the core's current ones: a search costs more
 on mid-game states than on fresh ones), in the same run, without and with the lookahead
@@ -346,6 +349,8 @@ synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every cor
 | self-play core | {search["core_sims_per_s"]:,.0f} simulations | {search["ratio"]:.2f} |
 | raw search call, lookahead observations | {raw_lookahead_rate:,.0f} simulations | 1.00 |
 | self-play core with lookahead | {lookahead_rate:,.0f} simulations | {lookahead_ratio:.2f} |
+| raw search call, lookahead observations, game v1 | {raw_v1:,.0f} simulations | 1.00 |
+| self-play core with lookahead, game v1 | {core_v1:,.0f} simulations | {ratio_v1:.2f} |
 | learner train step | {learner["train_steps_per_s"]:.1f} steps | |"""
 
 
