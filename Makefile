@@ -27,13 +27,13 @@ $(STAMP): requirements.lock pyproject.toml
 	  || exit 1
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24" wheel "setuptools>=68,<81"
-	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-compile -r requirements.lock  # bytecode on first import
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 	@echo "installed: $(VENV) (run commands with $(VENV)/bin/mallocmuzero)"
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=12
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -12,10 +12,9 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-
-import numpy as np
 
 from mallocmuzero.benchmarks import (
     agent_speed,
@@ -26,56 +25,8 @@ from mallocmuzero.benchmarks import (
     game_throughput,
     pick_encoding,
 )
+from mallocmuzero.benchmarks.report import ABLATION_WEIGHTS, render
 from mallocmuzero.env.workload import load_workload, write_json_atomic
-
-
-def _fmt_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def quality_markdown(cases: list[baseline_quality.Case], budgets: dict[str, float]) -> str:
-    """The baseline table: times relative to all-slow, cpsat's status, msa's headroom."""
-    header = (
-        ["workload", "buffers", "cap."]
-        + [f"{c} speed-up" for c in baseline_quality.COLUMNS[1:]]
-        + ["cpsat optimal", "bound speed-up", "msa headroom"]
-    )
-    rows = []
-    for c in cases:
-        t0 = c.times["all-slow"]
-        rows.append(
-            [c.workload, str(c.num_buffers), f"{c.fraction:g}"]
-            + [f"{t0 / c.times[k]:.4f}" for k in baseline_quality.COLUMNS[1:]]
-            + [
-                "yes" if c.cpsat_optimal else "no",
-                f"{t0 / c.cpsat_bound:.4f}" if c.cpsat_bound == c.cpsat_bound else "none",
-                f"{c.msa_headroom:.2%}",
-            ]
-        )
-    recovered = {
-        k: [r for c in cases if (r := c.headroom_recovered(k)) is not None]
-        for k in ("restarts", "beam16", "beam64", "cpsat")
-    }
-    with_headroom = sum(1 for c in cases if c.headroom_recovered("msa") is not None)
-    summary = [
-        f"- Cases: {len(cases)}; cpsat proved optimality in "
-        f"{sum(c.cpsat_optimal for c in cases)}; msa leaves headroom in {with_headroom}.",
-        "- Mean share of msa's headroom recovered, over the cases with headroom: "
-        + ", ".join(f"{k} {np.mean(v):.0%}" for k, v in recovered.items() if v)
-        + ".",
-        f"- Budgets: restarts {budgets['restarts_s']:g} s, "
-        f"beam up to {budgets['beam_limit_s']:g} s (the best completion so far is kept at "
-        f"the limit), cpsat {budgets['cpsat_limit_s']:g} s on 2 workers.",
-        "- Mean wall time per case: "
-        + ", ".join(
-            f"{k} {np.mean([c.seconds[k] for c in cases]):.1f} s"
-            for k in ("msa", "restarts", "beam16", "beam64", "cpsat")
-        )
-        + ".",
-    ]
-    return _fmt_table(header, rows) + "\n\n" + "\n".join(summary)
 
 
 def agent_quality(checkpoint: str, workloads: str, cpsat_limit_s: float, progress) -> list[dict]:
@@ -94,22 +45,6 @@ def agent_quality(checkpoint: str, workloads: str, cpsat_limit_s: float, progres
         "rows": [r.__dict__ for r in rows],
         "ablation": rollout_ablation(checkpoint, heldout, progress),
     }
-
-
-def restarts_note(rows: list) -> str:
-    """How restarts fares against planning inside the game with the exact model."""
-    over_beam = sum(r.restarts < r.beam for r in rows)
-    under_beam = sum(r.restarts > r.beam for r in rows)
-    return (
-        f"Restarts beats beam16, which plans with the exact model inside the game, in "
-        f"{over_beam} of {len(rows)} cases at the same wall time (beam16 wins {under_beam}): "
-        "restarts searches over presentation orders, which the game (spec v1) fixes to "
-        "msa's; that even exact-model planning inside the game loses to it suggests much of "
-        "its lead lies outside the agent's action space."
-    )
-
-
-ABLATION_WEIGHTS = (0.0, 0.5, 1.0)
 
 
 def rollout_ablation(checkpoint: str, heldout: list, progress) -> list[dict]:
@@ -132,50 +67,6 @@ def rollout_ablation(checkpoint: str, heldout: list, progress) -> list[dict]:
             rows.append({"workload": w.name, "fraction": fraction, "times": times})
             progress(f"[ablation] {w.name}@{fraction:g}: {times}")
     return rows
-
-
-def ablation_markdown(result: dict) -> str:
-    """Gain over msa of the greedy agent at each rollout weight, beside beam1."""
-    evaluated = {(r["workload"], r["fraction"]): r for r in result["rows"]}
-    header = ["workload", "cap.", *(f"w={w:g}" for w in ABLATION_WEIGHTS), "beam1"]
-    lines = []
-    for row in result.get("ablation", []):
-        e = evaluated[(row["workload"], row["fraction"])]
-        gains = [e["msa"] / row["times"][str(w)] - 1 for w in ABLATION_WEIGHTS]
-        cells = [f"{g:+.2%}" for g in [*gains, e["msa"] / e["lookahead"] - 1]]
-        lines.append([row["workload"], f"{row['fraction']:g}", *cells])
-    return _fmt_table(header, lines)
-
-
-def agent_markdown(result: dict) -> str:
-    """The held-out evaluation table of the shipped checkpoint."""
-    from mallocmuzero.actors.evaluate import (
-        EVALUATION_HEADER,
-        EvaluationRow,
-        evaluation_summary,
-        evaluation_table,
-    )
-
-    rows = [EvaluationRow(**r) for r in result["rows"]]
-    meta = result["meta"]
-    return (
-        f"Checkpoint `{result['checkpoint']}` ({meta.get('learner_steps', '?')} learner steps, "
-        f"{meta.get('self_play_steps', '?'):,} self-play steps). The agent is a greedy search "
-        "rollout at the trained rollout weight and one at weight 1, plus 8 sampled ones, the "
-        "best kept by the cost model (`solve --solver agent --samples 8`); restarts and "
-        "beam16 get the agent's wall time; beam1 (following the "
-        "lookahead observation's best completion, no learning) runs to the end; cpsat 30 s."
-        "\n\n"
-        + _fmt_table(EVALUATION_HEADER, evaluation_table(rows))
-        + "\n\n"
-        + evaluation_summary(rows)
-        + ".\n\n"
-        + restarts_note(rows)
-        + "\n\nThe rollout weight at solve time (`--rollout-weight`), one greedy search rollout "
-        "each, gain over msa: w=0 is the learned model alone, w=1 lets the lookahead's "
-        "rollouts decide the root's Q-values, the checkpoint was trained at its config's "
-        "weight; beam1 follows the lookahead without any network.\n\n" + ablation_markdown(result)
-    )
 
 
 SECTIONS = (
@@ -234,6 +125,33 @@ def parse_args() -> argparse.Namespace:
         "--cache", default=".bench-cache.jsonl", help="finished cases, reused by a rerun"
     )
     return parser.parse_args()
+
+
+def _run_game_v2_sections(
+    args: argparse.Namespace,
+    workloads: list,
+    sections: tuple,
+    raw: dict,
+    raw_path: Path,
+    say: Callable[[str], None],
+) -> None:
+    """Sections (g) and (h): game v2's pick encoding, and the anytime profile."""
+    if "encoding" in sections:
+        say("[bench] game v2: beam over each pick encoding against restarts ...")
+        rows = pick_encoding.run(workloads, Path(args.minimalloc), args.encoding_seconds, say,
+                                 cache=Path(".bench-encoding.jsonl"))  # fmt: skip
+        raw["encoding"] = {"limit_s": args.encoding_seconds, "rows": rows,
+                           "summary": pick_encoding.summary(rows)}  # fmt: skip
+        write_json_atomic(raw, raw_path)
+    if "anytime" in sections:
+        say("[bench] the anytime profile: every search solver at 1, 5 and 20 s ...")
+        agents = dict(a.split("=", 1) for a in args.agents)
+        k, encoding = args.beam_pick.split(",")
+        rows = anytime_profile.run(workloads, agents, (int(k), encoding), Path(args.minimalloc),
+                                   say, cache=Path(".bench-anytime.jsonl"))  # fmt: skip
+        raw["anytime"] = {"rows": rows, "beam_pick": [int(k), encoding]}
+        anytime_profile.plot(rows, Path(args.out).with_name("BENCHMARKS-anytime.png"))
+        write_json_atomic(raw, raw_path)
 
 
 def main() -> None:
@@ -297,22 +215,7 @@ def main() -> None:
             Path(args.minimalloc), progress=say, cache=Path(".bench-yardsticks.jsonl")
         )
         write_json_atomic(raw, raw_path)
-    if "encoding" in sections:
-        say("[bench] game v2: beam over each pick encoding against restarts ...")
-        rows = pick_encoding.run(workloads, Path(args.minimalloc), args.encoding_seconds, say,
-                                 cache=Path(".bench-encoding.jsonl"))  # fmt: skip
-        raw["encoding"] = {"limit_s": args.encoding_seconds, "rows": rows,
-                           "summary": pick_encoding.summary(rows)}  # fmt: skip
-        write_json_atomic(raw, raw_path)
-    if "anytime" in sections:
-        say("[bench] the anytime profile: every search solver at 1, 5 and 20 s ...")
-        agents = dict(a.split("=", 1) for a in args.agents)
-        k, encoding = args.beam_pick.split(",")
-        rows = anytime_profile.run(workloads, agents, (int(k), encoding), Path(args.minimalloc),
-                                   say, cache=Path(".bench-anytime.jsonl"))  # fmt: skip
-        raw["anytime"] = {"rows": rows, "beam_pick": [int(k), encoding]}
-        anytime_profile.plot(rows, Path(args.out).with_name("BENCHMARKS-anytime.png"))
-        write_json_atomic(raw, raw_path)
+    _run_game_v2_sections(args, workloads, sections, raw, raw_path, say)
     raw["written"] = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
@@ -324,147 +227,6 @@ def main() -> None:
     Path(args.out).write_text(render(raw))
     write_json_atomic(raw, raw_path)
     say(f"[bench] wrote {args.out}")
-
-
-def speed_markdown(search: dict, learner: dict) -> str:
-    """Section (c): the self-play core against the raw search, and the learner."""
-    lookahead_rate, lookahead_ratio = search["core_lookahead_sims_per_s"], search["ratio_lookahead"]
-    raw_lookahead_rate = search["raw_lookahead_sims_per_s"]
-    raw_v1, core_v1 = search["raw_lookahead_v1_sims_per_s"], search["core_lookahead_v1_sims_per_s"]
-    ratio_v1 = search["ratio_lookahead_v1"]
-    return f"""\
-Default config (game v2 with 8 rule pick slots, 64 games, 16 simulations, latent 128, MLP
-256x256), random parameters.
-The self-play core (game step, batched search, bookkeeping) against the raw jitted mctx
-call on the same network, batch and states (the core's current ones: a search costs more
-on mid-game states than on fresh ones), in the same run, without and with the lookahead
-observation (an msa completion per legal action and game step, msa's own reused from the
-previous step's chosen action; the game's share of the work, which grows with the
-program); and jitted learner steps on
-synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every core here).
-
-| what | per second | ratio |
-|---|---|---|
-| raw search call | {search["raw_sims_per_s"]:,.0f} simulations | 1.00 |
-| self-play core | {search["core_sims_per_s"]:,.0f} simulations | {search["ratio"]:.2f} |
-| raw search call, lookahead observations | {raw_lookahead_rate:,.0f} simulations | 1.00 |
-| self-play core with lookahead | {lookahead_rate:,.0f} simulations | {lookahead_ratio:.2f} |
-| raw search call, lookahead observations, game v1 | {raw_v1:,.0f} simulations | 1.00 |
-| self-play core with lookahead, game v1 | {core_v1:,.0f} simulations | {ratio_v1:.2f} |
-| learner train step | {learner["train_steps_per_s"]:.1f} steps | |"""
-
-
-def render(raw: dict) -> str:
-    """BENCHMARKS.md from the raw results of every section."""
-    tp, search, learner = raw["throughput"], raw["search"], raw["learner"]
-    cases = [baseline_quality.Case(**c) for c in raw["quality"]]
-    budgets = raw.get("budgets", {"restarts_s": 5.0, "beam_limit_s": 60.0, "cpsat_limit_s": 30.0})
-    w = raw["written"]
-    return f"""# Benchmarks
-
-Written by `make bench` ({w["date"]}, {w["machine"]}; the last pass reran
-{", ".join(w["sections"])}, the other sections come from earlier passes on the same machine).
-Workloads: the built-in suite (`make workloads`), real XLA CPU compilations of JAX programs.
-Hardware of cost model v1: 100 TFLOP/s, slow 1 TB/s, fast 10 TB/s.
-`python -m mallocmuzero.benchmarks.run_all --sections ...` reruns some sections and keeps
-the others' results from `BENCHMARKS.json`.
-
-## (a) Game throughput
-
-Batched game of {tp["batch"]} slots over every built-in workload at capacity fractions drawn
-from [0.05, 0.6], observations and masks included, against a single-game loop through the
-same API in the same run. The kernels run on one thread, so these are per-core rates.
-
-| loop | steps/s per core | ratio |
-|---|---|---|
-| single game | {tp["single_steps_per_s"]:,.0f} | 1.0 |
-| batch of {tp["batch"]} | {tp["batched_steps_per_s"]:,.0f} | {tp["ratio"]:.1f} |
-
-## (b) Baseline quality
-
-Speed-up over all-slow (higher is better) of every baseline, for every workload at
-capacity fractions 0.1, 0.25 and 0.5 of its placeable peak. msa headroom is msa's time
-over the best known time (cpsat's optimum where proven), minus one.
-
-{quality_markdown(cases, budgets)}
-
-## (c) Search and learner speed
-
-{speed_markdown(search, learner)}
-
-## (d) The distributed system
-
-Real local runs (Ray runtime, Reverb server, learner, evaluator, actors), each figure read
-back from the run's own TensorBoard events and averaged over the second half of the run:
-total self-play steps per second with 1 and 2 actors, learner steps per second, the
-fraction of learner time spent waiting for replay, the achieved sample-to-insert ratio
-against the configured one, and the policy lag. Default config (64 games per actor,
-16 simulations, batch 64, 1 sample per insert) on a
-local Ray runtime on this {w["machine"]} machine: every role shares the same cores, so the
-actor ratio shows contention here, not the scaling of a cluster.
-
-{distributed.markdown(raw["distributed"])}
-
-## (e) The pretrained agent on held-out programs
-
-{agent_markdown(raw["agent"])}
-
-## (f) External yardsticks: MiniMalloc's challenging instances and OmniMalloc
-
-The 11 instances of MiniMalloc's public challenging benchmark (google/minimalloc,
-`benchmarks/challenging`, 154 to 454 buffers, capacity 1 MiB), imported with time
-compressed to their event points. Every buffer of every instance fits (MiniMalloc packs
-each in 0.5 to 5 s), so the optimum places 100% of the area, a 10x speed-up on cost model
-v1's hardware. The project's solvers run at the same limits (restarts, beam of width 16,
-cpsat at 5 s and 20 s; msa and the shipped agent at their own pace), beside OmniMalloc's
-allocators (PyPI `omnimalloc` 1.0.0, default settings), which place every buffer with no
-capacity: their peak over the capacity says whether they pack the instance, and the
-buffers above the capacity stay in slow memory to score them in the game's terms.
-
-{external_yardsticks.markdown(raw["yardsticks"])}
-
-## (g) Game v2: choosing the pick encoding
-
-Beam search over game v2 (planning with the exact model: pick and place children alike,
-each scored by its msa completion) under each pick encoding and K, at widths 16 and 64,
-against `restarts` at the same wall time ({raw["encoding"]["limit_s"]:g} s each, two jobs
-at a time on the two cores): on the training split at capacity fractions 0.1, 0.25 and 0.5
-(21 cases; speed-up over all-slow), and on MiniMalloc's 11 challenging instances, which
-pack fully ("full": every buffer placed). v1's beam16 is kept for scale. The choice rule
-is the spec's (section 3b): most cases where planning beats restarts (training split and
-MiniMalloc together), then most full packings, then the smaller K; remaining ties go to
-fewer losses, then more bytes placed. At 5 s, no encoding lets beam beat restarts on the
-large training steps (lm_train_2layer at 0.1 and 0.25, strassen_512, cnn_forward at
-0.25): a beam only gets a few dozen decisions deep there while restarts plays hundreds of
-whole orders.
-
-{pick_encoding.markdown(raw["encoding"])}
-
-## (h) The anytime profile
-
-Every search solver at time limits of 1, 5 and 20 s on the held-out programs at capacity
-fractions 0.1, 0.25 and 0.5: the shipped agent (game v2), the previous v1 agent for
-comparison, `restarts`, `beam` of width 16 over game v2 (K and encoding
-{raw["anytime"]["beam_pick"][0]}, {raw["anytime"]["beam_pick"][1]}) and `cpsat`. Two jobs
-at a time, each solver on one core (cpsat with one worker, XLA with one thread); the
-agents are compiled before any timed job. The agent always completes its first greedy
-rollout, so at 1 s it may run longer (its wall time is in BENCHMARKS.json). Figures are
-speed-ups over msa (above 1 is better than msa).
-
-{anytime_profile.markdown(raw["anytime"]["rows"])}
-
-Issue 11's bar, per limit (the shipped agent; headroom against the best any solver
-reached on the case in this profile):
-
-{anytime_profile.bar(raw["anytime"]["rows"])}
-
-MiniMalloc's 11 challenging instances at {anytime_profile.LIMITS[-1]:g} s (they all pack
-fully: MiniMalloc places every buffer in under 5 s):
-
-{anytime_profile.minimalloc_markdown(raw["anytime"]["rows"])}
-
-![speed-up over msa against the time limit](BENCHMARKS-anytime.png)
-"""
 
 
 if __name__ == "__main__":
