@@ -40,7 +40,7 @@ def rule_keys(workload: Workload) -> np.ndarray:
     lifetime = (workload.end - workload.start).astype(np.float64)
     keys = np.stack(
         [
-            cost_model.memory_boundedness(workload),
+            saving / np.sqrt(size),  # msa's key, rounded below with the others
             saving,
             saving / size,
             -size,
