@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -269,8 +271,6 @@ def test_a_change_to_any_kernel_module_moves_the_kernel_cache(tmp_path):
     """numba keys a cache on the function's own file; the cache folder follows them all."""
     import os
 
-    import numba
-
     from mallocmuzero.env import jit
 
     for name in ("env/kernels.py", "env/msa_kernels.py", "solvers/beam_kernels.py", "env/game.py"):
@@ -282,4 +282,49 @@ def test_a_change_to_any_kernel_module_moves_the_kernel_cache(tmp_path):
     (tmp_path / "solvers" / "beam_kernels.py").write_text("# changed\n")
     assert jit.kernel_sources_digest(tmp_path) != before
     if not os.environ.get("NUMBA_CACHE_DIR"):  # the user's folder wins when set
-        assert numba.config.CACHE_DIR == str(jit.kernel_cache_dir())
+        cache = step_kernels.step_batch._cache._cache_path
+        assert Path(cache).is_relative_to(jit.kernel_cache_dir()), cache
+
+
+KERNEL_CACHE_STATS = """
+import json
+import mallocmuzero
+from mallocmuzero.env.random_workload import random_workload
+from mallocmuzero.solvers import registry
+from mallocmuzero.env import msa_kernels
+registry.solve("restarts", random_workload(3), time_limit=0.2)
+kernels = [f for f in vars(msa_kernels).values() if hasattr(f, "stats")]
+print(json.dumps({"package": mallocmuzero.__file__,
+                  "hits": sum(sum(f.stats.cache_hits.values()) for f in kernels),
+                  "misses": sum(sum(f.stats.cache_misses.values()) for f in kernels)}))
+"""
+
+
+def test_a_copy_of_the_package_elsewhere_with_new_timestamps_reuses_the_compiled_kernels(
+    tmp_path,
+):
+    """As ``ray job submit`` unpacks the shipped package per Ray session: no recompiling."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from mallocmuzero.cluster.package_shipping import stage_package
+
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        pytest.skip("NUMBA_CACHE_DIR is set: numba's own path-keyed cache applies")
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    runs = []
+    for copy in ("first", "second"):
+        package = stage_package(tmp_path / copy)
+        later = time.time() + len(runs) + 1
+        for path in package.rglob("*.py"):
+            os.utime(path, (later, later))
+        env["PYTHONPATH"] = str(tmp_path / copy)
+        out = subprocess.run([sys.executable, "-c", KERNEL_CACHE_STATS], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        runs.append(json.loads(out.splitlines()[-1]))
+    second = runs[-1]
+    assert Path(second["package"]).is_relative_to(tmp_path / "second"), second
+    assert second["hits"] > 0 and second["misses"] == 0, runs
