@@ -170,9 +170,11 @@ class BatchedGame:
         self._scratch = _new_state(1, bank, self.spec) if self.spec.lookahead else None
         # Each action's msa completion at the last observed states, and msa's completion
         # from each slot's current state when a step made it known (NaN: to compute).
-        self._values = np.full((num_games, self.spec.num_actions), np.nan)
-        self._known = np.full(num_games, np.nan)
-        self._values_current = False  # whether _values describe the current states
+        self._lookahead = observe_kernels.new_lookahead(
+            num_games, self.spec.num_actions if self.spec.lookahead else 0,
+            bank.max_buffers if self.spec.lookahead else 0,
+        )  # fmt: skip
+        self._values_current = False  # whether the lookahead describes the current states
         self._features = np.zeros((num_games, self.spec.size), np.float32)
         self._legal = np.zeros((num_games, self.spec.num_actions), bool)
         self._rewards = np.zeros(num_games, np.float64)
@@ -211,7 +213,7 @@ class BatchedGame:
 
     def _forget(self, slot: int) -> None:
         """The slot's state changes outside a step: its known completions no longer hold."""
-        self._known[slot] = np.nan
+        self._lookahead.known[slot] = np.nan
         self._values_current = False
 
     def observe(self) -> tuple[np.ndarray, np.ndarray]:
@@ -222,13 +224,7 @@ class BatchedGame:
             observe_kernels.observe_picks(arrays, state, features, self.spec.pick_start)
         if self._scratch is not None:
             observe_kernels.observe_lookahead(
-                self.bank.arrays,
-                self.state,
-                self._scratch,
-                self._features,
-                self.spec.lookahead_start,
-                self._values,
-                self._known,
+                arrays, state, self._scratch, features, self.spec.lookahead_start, self._lookahead
             )
             self._values_current = True
         return self._features.copy(), self._legal.copy()
@@ -245,7 +241,7 @@ class BatchedGame:
         bad = step_kernels.step_batch(arrays, state, actions, self._rewards, self._done)
         # msa's completion from each new state is the value its chosen action had.
         reusable = self._values_current and bad < 0
-        self._known[:] = self._values[np.arange(self.num_games), actions] if reusable else np.nan
+        observe_kernels.advance_lookahead(self._lookahead, actions if reusable else None)
         self._values_current = False
         if bad >= 0:
             raise ValueError(f"illegal action {actions[bad]} in game slot {bad}")
@@ -263,6 +259,16 @@ class BatchedGame:
         return StepOutput(features, legal, reward, self._rewards.copy(), done, episode_return)
 
     # --- read-only views of one slot -------------------------------------------------------
+
+    def completions(self, slot: int) -> np.ndarray:
+        """Each action's msa completion at the last observed state of ``slot``.
+
+        Total seconds saved, ``ILLEGAL`` where the action is not allowed; needs the
+        lookahead observation.
+        """
+        if not self.spec.lookahead:
+            raise ValueError("completions need an ObservationSpec with lookahead=True")
+        return self._lookahead.values[slot].copy()
 
     def is_done(self, slot: int) -> bool:
         """Whether every presented buffer of the slot's game is decided."""

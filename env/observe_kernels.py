@@ -8,10 +8,17 @@ msa-completion value. All are pure over the ``Bank`` and ``State`` arrays of
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from mallocmuzero.env.kernels import ILLEGAL, PICK, copy_into, jit, reward_if_fast
-from mallocmuzero.env.msa_kernels import best_fit_bottom, msa_action, msa_rollout
+from mallocmuzero.env.msa_kernels import (
+    NO_GUIDE,
+    best_fit_bottom,
+    msa_action,
+    msa_rollout_guided,
+)
 from mallocmuzero.env.observation import (
     CURRENT_FEATURES,
     PER_CANDIDATE,
@@ -25,16 +32,75 @@ PROGRESS = CURRENT_FEATURES  # first progress feature
 OCCUPANCY = CURRENT_FEATURES + PROGRESS_FEATURES  # first occupancy bin
 
 
+class Lookahead(NamedTuple):
+    """What the lookahead keeps between steps, per game slot ([G] leading axis).
+
+    After an observation: ``values`` each action's completion (seconds) and ``msa`` msa's
+    action (-1 once the game is over); ``records`` each action's completion, decision by
+    decision (offset, -1 for slow memory, and reward, per buffer). ``known`` and ``guide``:
+    msa's completion from the current state and its decisions, when a step made them
+    known (``known`` NaN: to compute); :func:`advance_lookahead` sets them.
+    """
+
+    values: np.ndarray  # [G, A] float64
+    msa: np.ndarray  # [G] int64
+    rec_off: np.ndarray  # [G, A, B] int64
+    rec_rew: np.ndarray  # [G, A, B] float64
+    known: np.ndarray  # [G] float64
+    guide_off: np.ndarray  # [G, B] int64
+    guide_rew: np.ndarray  # [G, B] float64
+
+
+def new_lookahead(num_games: int, num_actions: int, max_buffers: int) -> Lookahead:
+    """An empty :class:`Lookahead`: nothing known yet."""
+    g, a, b = num_games, num_actions, max_buffers
+    return Lookahead(
+        values=np.full((g, a), np.nan), msa=np.full(g, -1, np.int64),
+        rec_off=np.full((g, a, b), -1, np.int64), rec_rew=np.zeros((g, a, b)),
+        known=np.full(g, np.nan), guide_off=np.full((g, b), -1, np.int64),
+        guide_rew=np.zeros((g, b)),
+    )  # fmt: skip
+
+
+def advance_lookahead(memo: Lookahead, actions: np.ndarray | None) -> None:
+    """Carry the lookahead over a step that played ``actions`` from the observed states.
+
+    msa's completion from each new state is the completion its action had, and that
+    completion's decisions become the guide. ``None``: the states changed otherwise, so
+    nothing is known.
+    """
+    if actions is None:
+        memo.known[:] = np.nan
+        return
+    slots = np.arange(len(actions))
+    memo.known[:] = memo.values[slots, actions]
+    moved = np.flatnonzero(actions != memo.msa)  # msa's own action: the guide still holds
+    memo.guide_off[moved] = memo.rec_off[moved, actions[moved]]
+    memo.guide_rew[moved] = memo.rec_rew[moved, actions[moved]]
+
+
 @jit
-def lookahead_values(bank, st, g, scratch, values, known):
+def lookahead_values(bank, st, g, scratch, memo):
     """Seconds saved in total after each action of slot g followed by msa to the end.
 
-    ``values[a]`` is filled for every action ``a`` (``ILLEGAL`` where not allowed); the
-    state of slot g is untouched; slot 0 of ``scratch`` (a one-slot state) is overwritten.
-    ``known``, unless NaN, is msa's completion from this state (the previous step's value
-    of the action that led here), so msa's own action needs no rollout.
+    ``memo.values[g, a]`` is filled for every action ``a`` (``ILLEGAL`` where not allowed)
+    and ``memo.msa[g]`` set; the state of slot g is untouched; slot 0 of ``scratch`` (a
+    one-slot state) is overwritten. Unless ``memo.known[g]`` is NaN, it is msa's
+    completion from this state (the previous step's value of the action that led here),
+    so msa's own action needs no rollout, and ``memo.guide_*[g]`` holds its decisions;
+    else that rollout is played and the guide written. Every other action's completion
+    follows the guide (:func:`msa_kernels.msa_rollout_guided`, the same values bit for
+    bit) and writes its decisions to ``memo.rec_*[g, a]``.
     """
-    reuse = msa_action(st, g) if not np.isnan(known) else -1
+    values, guide_off, guide_rew = memo.values[g], memo.guide_off[g], memo.guide_rew[g]
+    reuse = memo.msa[g] = msa_action(st, g)
+    known = memo.known[g]
+    if np.isnan(known):
+        copy_into(st, g, scratch, 0)
+        play(bank, scratch, 0, reuse)
+        known = msa_rollout_guided(
+            bank, scratch, 0, NO_GUIDE, guide_off, guide_rew, guide_off, guide_rew
+        )
     for a in range(values.shape[0]):
         values[a] = ILLEGAL
         if not is_legal(st, g, a):
@@ -42,30 +108,34 @@ def lookahead_values(bank, st, g, scratch, values, known):
         if a == reuse:
             values[a] = known
             continue
+        # The buffer this action treats unlike msa: the one it places, or the one it picks.
+        diverged = st.pick[g, a] if st.phase[g] == PICK else st.order[g, st.pos[g]]
         copy_into(st, g, scratch, 0)
         play(bank, scratch, 0, a)  # the rollout prepares nothing it does not need
-        values[a] = msa_rollout(bank, scratch, 0)
+        values[a] = msa_rollout_guided(bank, scratch, 0, diverged, guide_off, guide_rew,
+                                       memo.rec_off[g, a], memo.rec_rew[g, a])  # fmt: skip
 
 
 @jit
-def observe_lookahead(bank, st, scratch, features, first, all_values, known):
+def observe_lookahead(bank, st, scratch, features, first, memo):
     """Write the lookahead block (layout: observation.py) from column ``first`` on.
 
     Per action: advantage of its msa completion over msa's own choice and whether it is the
     best completion (both 0 when illegal); then msa's completion from here, all in percent
-    of the all-slow time. ``all_values[g]`` receives slot g's completions (seconds);
-    ``known[g]`` is as in :func:`lookahead_values`.
+    of the all-slow time. ``memo`` (a :class:`Lookahead`) receives each slot's completions
+    and gives what the last step made known, as in :func:`lookahead_values`.
     """
-    n_actions = all_values.shape[1]
+    n_actions = memo.values.shape[1]
     for g in range(features.shape[0]):
-        values = all_values[g]
         for k in range(first, first + 2 * n_actions + 1):
             features[g, k] = 0.0
+        memo.msa[g] = -1
         if st.pos[g] >= st.n_order[g]:
             continue
-        lookahead_values(bank, st, g, scratch, values, known[g])
+        lookahead_values(bank, st, g, scratch, memo)
+        values = memo.values[g]
         scale = 100.0 / bank.time0[st.wid[g]]
-        baseline = values[msa_action(st, g)]
+        baseline = values[memo.msa[g]]
         best = np.argmax(values)
         for a in range(n_actions):
             if values[a] != ILLEGAL:

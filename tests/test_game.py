@@ -251,14 +251,14 @@ def test_the_kernels_arguments_have_stable_numba_fingerprints():
     """Numba's dispatcher caches types by argument fingerprint; numba 0.60 fingerprinted
     named tuples from freed memory, so every kernel call added a cache entry: the
     evaluator grew about 5 MiB per evaluation (BENCHMARKS (d)). The lock pins a numba
-    whose fingerprints of the game's Bank and State are the same on every call."""
+    whose fingerprints of the game's Bank, State and Lookahead are the same on every call."""
     from numba._dispatcher import compute_fingerprint
 
     workloads = [random_workload(s, 20 + 10 * s) for s in range(3)]
     game = BatchedGame(GameBank.build(workloads), 2, spec=ObservationSpec(8, 16, 8, True))
     game.reset_all([0, 2], [w.capacity for w in (workloads[0], workloads[2])])
     rng, junk = np.random.default_rng(0), []
-    for value in (game.bank.arrays, game.state):
+    for value in (game.bank.arrays, game.state, game._lookahead):
         seen = set()
         for _ in range(500):
             junk = [*junk[-40:], np.ones(int(rng.integers(1, 4000)))]  # churn the heap

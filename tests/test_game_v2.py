@@ -197,3 +197,26 @@ def test_pick_sources_and_their_errors():
         pick_rules.pick_sources(9, "rules")
     with pytest.raises(ValueError, match="unknown pick encoding"):
         pick_rules.pick_sources(2, "spiral")
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), k=st.sampled_from([1, 3, 8]), encoding=ENCODINGS,
+       frac=st.sampled_from([0.1, 0.3, 0.6]))  # fmt: skip
+def test_guided_completions_equal_plain_msa_rollouts_bit_for_bit(seed, k, encoding, frac):
+    """Random play: every lookahead value equals a replay of the history, the action and a
+    plain msa rollout, exactly (the guide is the previous step's chosen completion)."""
+    workload = random_workload(seed, num_buffers=40, num_instructions=30, capacity_fraction=frac)
+    game = v2_game(workload, k, encoding, lookahead=True)
+    rng = np.random.default_rng(seed)
+    history: list[int] = []
+    while not game.is_done(0):
+        _, legal = game.observe()
+        values = game.completions(0)
+        for action in np.flatnonzero(legal[0]):
+            replay = v2_game(workload, k, encoding)
+            for played in [*history, int(action)]:
+                replay.step(np.array([played]), observe=False)
+            assert values[action] == replay.msa_rollout(0), (history, action)
+        legal_actions = np.flatnonzero(legal[0])
+        history.append(int(rng.choice(legal_actions)) if rng.random() < 0.5 else game.msa_action(0))
+        game.step(np.array([history[-1]]), observe=False)
