@@ -139,8 +139,9 @@ The self-play core (game step, batched search, bookkeeping) against the raw jitt
 call on the same network, batch and states (the core's current ones: a search costs more
 on mid-game states than on fresh ones), in the same run, without and with the lookahead
 observation (an msa completion per legal action and game step, msa's own reused from the
-previous step's chosen action; the game's share of the work, which grows with the
-program); and jitted learner steps on
+previous step's chosen action, the others guided by that completion: a best fit is searched
+only for buffers whose live range meets one decided otherwise, the same values bit for bit;
+the game's share of the work, which grows with the program); and jitted learner steps on
 synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every core here).
 
 | what | per second | ratio |
