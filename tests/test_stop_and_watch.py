@@ -1,18 +1,23 @@
-"""A run stopped the ways process managers stop it, then watched in the real TensorBoard.
+"""One run folder through what a run meets: crashes, stops, resumes, and TensorBoard.
 
-Three real ``mallocmuzero train`` runs on one run folder:
-1. SIGTERM to the whole process group (systemd, Slurm, ``timeout``, ``kill -- -PGID``):
-   the final checkpoint, at a step later than the last timer checkpoint, exit 0 in 60 s.
-2. Resumed, then SIGINT to the driver alone: the same.
+Four real ``mallocmuzero train`` runs in turn on one run folder:
+1. Its Ray services listen on loopback only; a self-play actor killed by its pid comes
+   back and training goes on; then SIGTERM to the whole process group (systemd, Slurm,
+   ``timeout``, ``kill -- -PGID``): a final checkpoint, at a step later than the last
+   timer checkpoint, exit 0 within 60 s, the runtime gone.
+2. Resumed (the exact step and replay items), then SIGINT to the driver alone: the same.
+   The real ``tensorboard`` program then serves the folder on 127.0.0.1 and its HTTP API
+   gives the scalar tags, one curve (each step once, the final step included), a
+   memory-map image and the config text.
 3. Resumed, then SIGINT to the group and SIGTERM to the driver at once: the second signal
-   aborts (exit 128 + 15) and every checkpoint stays intact.
-Between 2 and 3, the real ``tensorboard`` program serves the folder on 127.0.0.1 and its
-HTTP API gives the scalar tags, one curve (each step once, the final step included), a
-memory-map image and the config text.
+   aborts (exit 128 + 15) and every finished checkpoint stays intact.
+4. Resumed after that abort; the learner killed by its pid: exit 1, the checkpoints
+   intact, no replay scratch left, every TensorBoard tag in the event files.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -26,10 +31,22 @@ from pathlib import Path
 import pytest
 
 from mallocmuzero.cluster.run_checkpoint import checkpoint_problem
+from mallocmuzero.replay.checkpoint import item_count
 
-from harness import BIN, ENV, ROOT, TAGS, checkpoints, process_tree, train_args, wait_for
+from harness import (
+    BIN,
+    ENV,
+    ROOT,
+    TAGS,
+    actors_file,
+    checkpoints,
+    process_tree,
+    train_args,
+    wait_for,
+)
 
 pytest.importorskip("ray")
+pytest.importorskip("reverb")
 
 
 def start(run: Path, suite: Path, log: Path) -> subprocess.Popen:
@@ -174,20 +191,96 @@ def stopped_cleanly(
     return final
 
 
-def test_every_stop_checkpoints_and_tensorboard_serves_the_run(small_suite, tmp_path):
+def listening(pids: set[int]) -> list[tuple[str, int, int]]:
+    """(address, port, pid) of every listening TCP socket of ``pids``, from ``ss -ltnp``."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        fields = line.split()
+        address, _, port = fields[3].rpartition(":")
+        for pid in map(int, re.findall(r"pid=(\d+)", line)):
+            if pid in pids:
+                found.append((address.strip("[]"), int(port), pid))
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    if address in ("*", "0.0.0.0", "::"):  # every interface
+        return False
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+def loopback_and_actor_restart(run: Path, log: Path, proc: subprocess.Popen) -> None:
+    """Every Ray service listens on loopback (only Reverb's port, which takes no address,
+    on every interface); an actor killed by its pid comes back and training goes on."""
+    replay_port = int(re.search(r"replay at 127\.0\.0\.1:(\d+)", log.read_text()).group(1))
+    sockets = listening(process_tree(proc.pid))
+    assert len(sockets) >= 4, sockets  # gcs, raylet, workers, reverb
+    exposed = [s for s in sockets if not is_loopback(s[0]) and s[1] != replay_port]
+    assert exposed == [], exposed
+
+    actors = wait_for(lambda: actors_file(run), 120, "the actors' pids", proc)
+    victim = actors[0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: "self-play actor 0 failed" in log.read_text(), 180, "the restart", proc)
+    wait_for(
+        lambda: json.loads((run / "actors.json").read_text())[0]["pid"] != victim,
+        300, "a new actor pid", proc,
+    )  # fmt: skip
+
+
+def resumed_exactly(run: Path, log: Path, proc: subprocess.Popen) -> Path:
+    """The resume line names the newest checkpoint's step and replay items; that checkpoint."""
+    newest = checkpoints(run)[-1]
+    meta = json.loads((newest / "meta.json").read_text())
+    assert meta["replay_items"] == item_count(newest / "replay") > 0
+    items = meta["replay_items"]
+    expected = (f"resumed from {newest.name}: learner step {meta['step']}, {items} replay "
+                f"items (checkpoint holds {items})")  # fmt: skip
+    wait_for(lambda: expected in log.read_text(), 300, "the resume line", proc)
+    return newest
+
+
+def check_event_files(run: Path, resumed_from: Path) -> None:
+    """Every tag in the event files; the last run's file starts at its checkpoint's step."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])  # TF2 summaries: scalars, images and text as tensors
+    assert TAGS <= tags, sorted(TAGS - tags)
+    assert any(t.startswith("memory_map/") and t.endswith("/agent") for t in tags)
+    assert any(t.startswith("memory_map/") and t.endswith("/msa") for t in tags)
+    assert "config" in tags
+    # Each run writes its own file in the same folder.
+    files = sorted((run / "tensorboard").glob("events.out.tfevents.*.v2"), key=os.path.getmtime)
+    assert len(files) == 4
+    last = EventAccumulator(str(files[-1]), size_guidance={"tensors": 0})
+    last.Reload()
+    first_step = min(e.step for e in last.Tensors("self_play/steps_per_s"))
+    assert first_step == json.loads((resumed_from / "meta.json").read_text())["step"]
+
+
+def test_crashes_stops_resumes_and_tensorboard_on_one_run(small_suite, tmp_path):
     run = tmp_path / "run"
 
-    # 1. SIGTERM to the whole process group.
+    # 1. Loopback, an actor killed and restarted; then SIGTERM to the whole process group.
     log = tmp_path / "first.log"
     proc = start(run, small_suite, log)
     first = timer_checkpoint(run, "", proc)
+    loopback_and_actor_restart(run, log, proc)
     wait_for(lambda: "eval gain/msa" in log.read_text(), 300,
              "an evaluation (for its memory maps)", proc)  # fmt: skip
     final = stopped_cleanly(run, proc, log, first, to_group=True, signum=signal.SIGTERM)
+    meta = json.loads((run / "checkpoints" / final / "meta.json").read_text())
+    assert meta["counters"]["actor_restarts"] >= 1
 
-    # 2. Resumed; SIGINT to the driver alone.
+    # 2. Resumed exactly; SIGINT to the driver alone.
     log = tmp_path / "second.log"
     proc = start(run, small_suite, log)
+    assert resumed_exactly(run, log, proc).name == final
     final = stopped_cleanly(run, proc, log, final, to_group=False, signum=signal.SIGINT)
     final_step = json.loads((run / "checkpoints" / final / "meta.json").read_text())["step"]
 
@@ -209,3 +302,22 @@ def test_every_stop_checkpoints_and_tensorboard_serves_the_run(small_suite, tmp_
     assert all(name < after[0] for name in gone), (before, after)
     assert all(checkpoint_problem(c) is None for c in checkpoints(run))
     wait_for(lambda: not alive(tree), 30, "the runtime's processes to die with the driver")
+
+    # 4. Resumed after the abort; the learner dies: exit 1, the checkpoints intact.
+    log = tmp_path / "fourth.log"
+    proc = start(run, small_suite, log)
+    try:
+        newest = resumed_exactly(run, log, proc)
+        wait_for(lambda: checkpoints(run)[-1].name > newest.name, 300, "a later checkpoint", proc)
+        learner = int(re.findall(r"learner on .* \(pid (\d+)\)", log.read_text())[-1])
+        os.kill(learner, signal.SIGKILL)
+        assert proc.wait(timeout=180) == 1
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "the learner failed" in log.read_text()
+    assert not list((run / "replay-scratch").glob("reverb-*"))  # the aborted run's, its own
+    later = checkpoints(run)[-1]
+    assert checkpoint_problem(later) is None and later.name > newest.name
+    check_event_files(run, newest)
+    assert (run / "checkpoint" / "params.msgpack").is_file()  # usable by solve --solver agent
