@@ -64,13 +64,17 @@ class Supervisor:
         self.metrics: dict[str, float] = {}
         self.window = collections.Counter()  # figures since the last log line
         self.last_eval: dict[str, float] = {}
+        self.resumed: tuple[str, int, int] = ("", 0, 0)  # checkpoint, items restored, held
 
     # ----------------------------------------------------------------- roles
     def _start_replay(self, restore_from: Path | None) -> None:
         self.replay, self.replay_address = self.roles.replay(self.run_dir / SCRATCH, restore_from)
 
     def _start_learner(self, state: Any) -> None:
+        """Create the learner without waiting: the other roles start while it initialises."""
         self.learner = self.roles.learner(self.replay_address, state)
+
+    def _await_learner(self) -> None:
         self.learner_step = self.ray.get(self.learner.current_step.remote())
         self.progress(
             f"[train] learner on {self.ray.get(self.learner.device.remote())}, "
@@ -107,10 +111,7 @@ class Supervisor:
             self.roles.kill(self.replay, self.learner)
             self.replay = self.learner = None
             raise
-        self.progress(
-            f"[train] resumed from {folder.name}: learner step {self.learner_step}, "
-            f"{restored} replay items (checkpoint holds {meta['replay_items']})"
-        )
+        self.resumed = (folder.name, restored, meta["replay_items"])
         return meta
 
     def start(self) -> None:
@@ -132,6 +133,11 @@ class Supervisor:
             self.counters.update(meta.get("counters", {}))
         self.actors = [self._start_actor(i) for i in range(self.config.actors.num_actors)]
         self.evaluator = self.roles.evaluator(self.progress)
+        self._await_learner()
+        if meta is not None:
+            name, restored, held = self.resumed
+            self.progress(f"[train] resumed from {name}: learner step {self.learner_step}, "
+                          f"{restored} replay items (checkpoint holds {held})")  # fmt: skip
         self.tensorboard = TensorBoard(self.run_dir, start_step=self.learner_step)
         self.tensorboard.config(self.learner_step, self.config)
         self.params_ref = self.learner.params.remote()
