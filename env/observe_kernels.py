@@ -36,10 +36,13 @@ class Lookahead(NamedTuple):
     """What the lookahead keeps between steps, per game slot ([G] leading axis).
 
     After an observation: ``values`` each action's completion (seconds) and ``msa`` msa's
-    action (-1 once the game is over); ``records`` each action's completion, decision by
-    decision (offset, -1 for slow memory, and reward, per buffer). ``known`` and ``guide``:
-    msa's completion from the current state and its decisions, when a step made them
-    known (``known`` NaN: to compute); :func:`advance_lookahead` sets them.
+    action (-1 once the game is over); ``rec_off`` and ``rec_rew`` each action's completion,
+    decision by decision (per buffer: its offset, -1 for slow memory, and its reward).
+    ``known``, ``guide_off`` and ``guide_rew``: msa's completion from the current state and
+    its decisions, when a step made them known (``known`` NaN: to compute);
+    :func:`advance_lookahead` sets them. The records take 16 bytes per game, action and
+    buffer of the largest program (6 MB for 64 games, 9 actions and 677 buffers, the
+    built-in suite's largest).
     """
 
     values: np.ndarray  # [G, A] float64
