@@ -59,10 +59,11 @@ def search_speed(workloads: Sequence[Workload], seconds: float = 5.0) -> dict[st
     blocks = {}
     variants = {"": {"lookahead": False}, "_lookahead": {"lookahead": True},
                 "_lookahead_v1": {"lookahead": True, "pick_candidates": 1}}  # fmt: skip
+    bank = GameBank.build(workloads)
     for suffix, changes in variants.items():
         spec = dataclasses.replace(observation_spec(config), **changes)
         net = network_config(config, spec.num_actions)
-        game = BatchedGame(GameBank.build(workloads), config.actors.num_games, spec, sampler)
+        game = BatchedGame(bank, config.actors.num_games, spec, sampler)
         params = init_params(net, spec.size)
         core = SelfPlay(game, search, add=None)
         blocks[f"core{suffix}"] = partial(core.step, params)

@@ -124,14 +124,14 @@ def summary(rows: list[dict]) -> list[dict]:
     return out
 
 
-def choice(rows: list[dict]) -> str:
-    """The configuration the spec's rule chooses (section 3b).
+def choice(summaries: list[dict]) -> str:
+    """The configuration the spec's rule chooses (section 3b) from :func:`summary`'s rows.
 
     Most wins over restarts (training cases and MiniMalloc), then most full packings,
     then the smaller K; remaining ties: fewer losses, then more bytes placed.
     """
     k_of = {label: k for label, _, k, _ in CONFIGS}
-    candidates = [s for s in summary(rows) if s["config"] not in ("restarts", "beam16 v1")]
+    candidates = [s for s in summaries if s["config"] not in ("restarts", "beam16 v1")]
     best = max(candidates, key=lambda s: (s["wins"] + s["minimalloc_wins"], s["full_packings"],
                                           -k_of[s["config"]], -s["losses"],
                                           s["mean_placed_bytes"]))  # fmt: skip
@@ -152,7 +152,8 @@ def markdown(result: dict) -> str:
             f"| {s['mean_ratio']:.4f} | {s['minimalloc_wins']} of 11 | {s['full_packings']} of 11 "
             f"| {s['mean_placed_bytes']:.1%} |"
         )
-    lines += ["", f"Chosen by that rule: **{choice(rows)}** (its encoding and K are the default)."]
+    chosen = choice(result["summary"])
+    lines += ["", f"Chosen by that rule: **{chosen}** (its encoding and K are the default)."]
     labels = [c[0] for c in CONFIGS]
     lines += ["", "| case | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     by_case: dict[tuple, dict] = {}

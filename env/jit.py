@@ -51,6 +51,12 @@ def package_cache_dir() -> Path:
     return kernel_cache_dir()
 
 
+@functools.cache
+def source_digest(source: Path) -> str:
+    """A module's content digest, read once per process (every kernel of it asks)."""
+    return hashlib.sha256(source.read_bytes()).hexdigest()
+
+
 class ContentKeyedLocator(caching._CacheLocator):
     """numba's cache locator for the package's kernels.
 
@@ -60,7 +66,7 @@ class ContentKeyedLocator(caching._CacheLocator):
 
     def __init__(self, py_func, source: Path):
         self._lineno = py_func.__code__.co_firstlineno
-        self._stamp = hashlib.sha256(source.read_bytes()).hexdigest()
+        self._stamp = source_digest(source)
         self._cache_path = str(package_cache_dir() / source.parent.relative_to(PACKAGE_ROOT))
 
     def get_cache_path(self) -> str:
