@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers for `make test`: the tests that start Ray runtimes run on one,
+# the others beside them (tests/harness.py REAL_RUNS).
+TEST_WORKERS ?= 2
 export RAY_AUTH_MODE ?= disabled
 export JAX_PLATFORMS ?= cpu
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -33,7 +36,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@echo "installed: $(VENV) (run commands with $(VENV)/bin/mallocmuzero)"
 
 test: install
-	$(PY) -m pytest -q --durations=12
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=12
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -84,7 +84,8 @@ def start_ray(config: ExperimentConfig, address: str | None, package: Path | Non
                 "machine; they will share the cores",
                 file=sys.stderr,
             )
-        ray.init(include_dashboard=False, log_to_driver=False, num_cpus=max(cores, math.ceil(need)))
+        ray.init(address="local", include_dashboard=False, log_to_driver=False,
+                 num_cpus=max(cores, math.ceil(need)))  # fmt: skip
     check_resources(config, ray.cluster_resources())
 
 

@@ -37,6 +37,27 @@ def shared_hlo(name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def smoke_kernels_compiled(small_suite):
+    """The numba kernels of a smoke run, compiled into the cache by this process first.
+
+    A real run's self-play actors and evaluator load their kernels from the cache; on a
+    cold cache (a fresh CI machine) each would compile every kernel at once, on two cores.
+    """
+    from mallocmuzero.actors.evaluate import agent_solve
+    from mallocmuzero.agent.networks import init_params
+    from mallocmuzero.cluster import components
+    from mallocmuzero.configs.loader import load_config
+
+    config = load_config("configs/smoke.py", [f"workloads.dir={small_suite}"])
+    workloads = components.base_workloads(config)
+    params = init_params(components.agent_network(config),
+                         components.observation_spec(config).size)  # fmt: skip
+    components.make_self_play(config, workloads, None, seed=0).step(params)
+    spec, search = components.evaluator_parts(config)
+    agent_solve(workloads[0], params, spec, search, time_limit=0.1)
+
+
+@pytest.fixture(scope="session")
 def small_suite(tmp_path_factory):
     """A workload folder with two training programs and one held-out program."""
     from mallocmuzero.cli import main

@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CLI = [str(BIN / "mallocmuzero")]
@@ -27,6 +29,15 @@ ENV = {
     "JAX_COMPILATION_CACHE_DIR": JAX_CACHE,
     "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2",
 }
+
+# The marks of every test module that starts Ray runtimes. `make test` runs two
+# pytest-xdist workers: these tests run one after another on one of them (a `ray stop
+# --force`, or a second local runtime, would meet another test's runtime) beside the other
+# tests on the other; and the kernels their processes load are compiled once, first.
+REAL_RUNS = [
+    pytest.mark.xdist_group("ray-runtime"),
+    pytest.mark.usefixtures("smoke_kernels_compiled"),
+]
 
 TAGS = {
     "loss/total", "loss/policy", "loss/value", "loss/reward", "learner/learning_rate",
@@ -46,10 +57,19 @@ def default_optimizer(**changes):
     return optimizer_config(with_values(ExperimentConfig(), learner))
 
 
+def smoke_settings(suite: Path) -> list[str]:
+    """``--set`` options of every real test run: the smoke config on ``suite``, quick to
+    sample from, a progress line a second, and a replay table small enough that a
+    checkpoint or a restore of it takes about a second."""
+    settings = [f"workloads.dir={suite}", "replay.min_size_to_sample=32",
+                "run.log_interval_s=1.0", "replay.max_size=1000"]  # fmt: skip
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
 def train_args(run: Path, suite: Path, *extra: str) -> list[str]:
+    """``mallocmuzero train`` of the smoke config into ``run``, with :func:`smoke_settings`."""
     return [*CLI, "train", "--config", "configs/smoke.py", "--run-dir", str(run),
-            "--set", f"workloads.dir={suite}", "--set", "replay.min_size_to_sample=32",
-            "--set", "run.log_interval_s=1.0", *extra]  # fmt: skip
+            *smoke_settings(suite), *extra]  # fmt: skip
 
 
 def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):

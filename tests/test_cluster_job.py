@@ -21,9 +21,19 @@ import pytest
 
 from mallocmuzero.cluster.run_checkpoint import checkpoint_problem
 
-from harness import BIN, ENV, ROOT, actors_file, checkpoints, wait_for
+from harness import (
+    BIN,
+    ENV,
+    REAL_RUNS,
+    ROOT,
+    actors_file,
+    checkpoints,
+    smoke_settings,
+    wait_for,
+)
 
 pytest.importorskip("ray")
+pytestmark = REAL_RUNS
 
 HEAD_ENV = {
     **ENV,
@@ -52,8 +62,7 @@ def submit(api: str, run: Path, suite: Path, max_steps: int) -> str:
     out = ray_cli(
         "job", "submit", "--address", api, "--working-dir", ".", "--no-wait", "--",
         "mallocmuzero", "train", "--config", "configs/smoke.py", "--run-dir", str(run),
-        "--max-steps", str(max_steps), "--set", f"workloads.dir={suite}",
-        "--set", "replay.min_size_to_sample=32", "--set", "run.log_interval_s=1.0",
+        "--max-steps", str(max_steps), *smoke_settings(suite),
         "--set", "run.checkpoint_interval_minutes=0.05",
     )  # fmt: skip
     return re.search(r"raysubmit_\w+", out).group(0)

@@ -21,6 +21,7 @@ from mallocmuzero.replay.checkpoint import FILES
 
 from harness import (
     ENV,
+    REAL_RUNS,
     ROOT,
     actors_file,
     checkpoints,
@@ -30,6 +31,7 @@ from harness import (
 
 pytest.importorskip("reverb")
 pytest.importorskip("ray")
+pytestmark = REAL_RUNS
 
 
 def test_two_node_cluster_places_actors_on_the_second_node(small_suite, tmp_path, monkeypatch):

@@ -36,6 +36,7 @@ from mallocmuzero.replay.checkpoint import item_count
 from harness import (
     BIN,
     ENV,
+    REAL_RUNS,
     ROOT,
     TAGS,
     actors_file,
@@ -46,6 +47,7 @@ from harness import (
 )
 
 pytest.importorskip("ray")
+pytestmark = REAL_RUNS
 pytest.importorskip("reverb")
 
 
