@@ -3,7 +3,9 @@
 ``--solver agent`` is the agent alone: one greedy search rollout, plus optional sampled
 (Gumbel) rollouts, each judged by the exact cost model; never another solver's solution.
 With a time limit it is anytime: after the greedy rollouts it plays batches of sampled
-rollouts until the limit and keeps the best.
+rollouts until the limit and keeps the best. A network that observes the lookahead also
+offers what its rollouts' observations already evaluated exactly: at every step, each
+legal action followed by msa's rule to the end (:class:`CompletionTrace`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,47 @@ import jax
 import numpy as np
 
 from mallocmuzero.env.game import BatchedGame, GameBank
+from mallocmuzero.env.kernels import ILLEGAL
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
 
 SAMPLED_BATCH = 8  # sampled rollouts played together once the greedy ones are done
+
+
+class CompletionTrace:
+    """The actions a batched rollout played, and the best completion its lookahead met.
+
+    Each observation of a lookahead network evaluates every legal action of every live
+    slot followed by msa's rule to the end, with the exact cost model
+    (:meth:`BatchedGame.completions`): each is a whole placement reached from the
+    rollout's own prefix. The trace keeps the best one's seconds saved and where it was
+    (step, slot, action), and :meth:`offsets` replays it.
+    """
+
+    def __init__(self) -> None:
+        self.actions: list[np.ndarray] = []  # [G] per step
+        self.saved, self.step, self.slot, self.action = ILLEGAL, -1, -1, -1
+
+    def record(self, game: BatchedGame, actions: np.ndarray) -> None:
+        """Note the observed completions of ``game``'s live slots and the ``actions`` chosen."""
+        values = game.completions()
+        values[[game.is_done(g) for g in range(game.num_games)]] = ILLEGAL
+        slot, action = np.unravel_index(int(np.argmax(values)), values.shape)
+        if values[slot, action] > self.saved:
+            self.saved = float(values[slot, action])
+            self.step, self.slot, self.action = len(self.actions), int(slot), int(action)
+        self.actions.append(np.array(actions, dtype=np.int64))
+
+    def offsets(self, bank: GameBank, spec: ObservationSpec, capacity: int) -> np.ndarray:
+        """The best completion's placement: its prefix, its action, then msa to the end."""
+        game = BatchedGame(bank, 1, spec=spec)
+        game.reset_all([0], [capacity])
+        for actions in self.actions[: self.step]:
+            game.step(actions[self.slot : self.slot + 1], observe=False)
+        game.step(np.array([self.action]), observe=False)
+        game.msa_rollout(0)
+        return game.offsets(0)
 
 
 def play_out(
@@ -31,10 +69,12 @@ def play_out(
     greedy: bool,
     seed: int,
     deadline: float | None = None,
+    trace: CompletionTrace | None = None,
 ) -> bool:
     """Play every slot of ``game`` to the end with the search; False if stopped at ``deadline``.
 
-    ``deadline`` is a ``time.monotonic()`` value, checked before every batched step.
+    ``deadline`` is a ``time.monotonic()`` value, checked before every batched step;
+    ``trace`` records each step (it needs a lookahead observation).
     """
     rng = jax.random.PRNGKey(seed)
     features, legal = game.observe()
@@ -43,6 +83,8 @@ def play_out(
             return False
         rng, key = jax.random.split(rng)
         actions = np.asarray(search(params, key, features, legal, greedy=greedy).action)
+        if trace is not None:
+            trace.record(game, actions)
         out = game.step(actions)
         features, legal = out.features, out.legal
     return True
@@ -65,17 +107,23 @@ def agent_solve(
     weights) that each play one more greedy rollout. With ``time_limit`` (seconds from the
     call), the first greedy rollout always completes; the others, then batches of
     ``SAMPLED_BATCH`` sampled rollouts with fresh seeds, are played while time is left, and
-    a batch the limit interrupts is dropped.
+    a batch the limit interrupts leaves only the completions it observed. With a lookahead
+    observation, the completions every rollout observed compete too
+    (:class:`CompletionTrace`); the solution's ``from_completion`` says whether one won.
     """
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
     bank = GameBank.build([workload])
-    candidates = []
+    candidates = []  # (seconds saved, offsets) of finished rollouts
+    traces = []
 
     def play(player, greedy: bool, slots: int, play_seed: int, until: float | None) -> None:
         game = BatchedGame(bank, slots, spec=spec)
         game.reset_all([0] * slots, [workload.capacity] * slots)
-        if play_out(game, player, params, greedy, play_seed, until):
+        trace = CompletionTrace() if spec.lookahead else None
+        finished = play_out(game, player, params, greedy, play_seed, until, trace)
+        traces.extend([trace] if trace else [])
+        if finished:
             candidates.extend((game.saved_seconds(g), game.offsets(g)) for g in range(slots))
 
     play(search, True, 1, seed, None)
@@ -87,8 +135,13 @@ def agent_solve(
     while deadline is not None and time.monotonic() < deadline:
         batch += 1
         play(search, False, SAMPLED_BATCH, seed + batch, deadline)
-    best = max(candidates, key=lambda c: c[0])[1]
-    extra = {"rollouts": len(candidates), "wall_time_s": time.monotonic() - started}
+    saved, best = max(candidates, key=lambda c: c[0])
+    completion = max(traces, key=lambda t: t.saved, default=None)
+    from_completion = completion is not None and completion.saved > saved
+    if from_completion:
+        best = completion.offsets(bank, spec, workload.capacity)
+    extra = {"rollouts": len(candidates), "from_completion": from_completion,
+             "wall_time_s": time.monotonic() - started}  # fmt: skip
     return make_solution(workload, best, "agent", extra=extra)
 
 

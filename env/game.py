@@ -260,15 +260,17 @@ class BatchedGame:
 
     # --- read-only views of one slot -------------------------------------------------------
 
-    def completions(self, slot: int) -> np.ndarray:
-        """Each action's msa completion at the last observed state of ``slot``.
+    def completions(self, slot: int | None = None) -> np.ndarray:
+        """Each action's msa completion at the last observed state of ``slot`` ([A]).
 
         Total seconds saved, ``ILLEGAL`` where the action is not allowed; needs the
-        lookahead observation.
+        lookahead observation. Without ``slot``: every slot's ([G, A]); a finished
+        game's row keeps its last observed state's.
         """
         if not self.spec.lookahead:
             raise ValueError("completions need an ObservationSpec with lookahead=True")
-        return self._lookahead.values[slot].copy()
+        values = self._lookahead.values
+        return (values if slot is None else values[slot]).copy()
 
     def is_done(self, slot: int) -> bool:
         """Whether every presented buffer of the slot's game is decided."""

@@ -7,18 +7,20 @@ import json
 import numpy as np
 import pytest
 
-from mallocmuzero.actors.evaluate import agent_solve
+from mallocmuzero.actors.evaluate import CompletionTrace, agent_solve, play_out
 from mallocmuzero.agent.checkpoint import load_checkpoint, network_config
 from mallocmuzero.agent.networks import init_params
 from mallocmuzero.agent.search import make_search
 from mallocmuzero.cli import main
-from mallocmuzero.cluster.components import observation_spec
+from mallocmuzero.cluster.components import load_agent, observation_spec
 from mallocmuzero.cluster.sync_runner import train_sync
 from mallocmuzero.configs.loader import load_config
+from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.random_workload import random_workload
-from mallocmuzero.env.solution import validation_errors
+from mallocmuzero.env.solution import make_solution, validation_errors
 from mallocmuzero.env.workload import load_workload, resolve_capacity
 from mallocmuzero.solvers.greedy import solve_msa
+from mallocmuzero.solvers.registry import pretrained_checkpoint
 
 pytest.importorskip("reverb")
 
@@ -188,3 +190,34 @@ def test_the_agent_with_a_time_limit_is_anytime(small_suite, tmp_path, capsys):
                  "--out", str(tmp_path / "never.json")]) == 2  # fmt: skip
     assert "--time-limit must be > 0" in capsys.readouterr().err
     assert not (tmp_path / "never.json").exists()
+
+
+def test_the_agent_keeps_the_best_completion_its_rollouts_observed(small_suite):
+    """Each lookahead observation evaluates every action followed by msa, exactly: the best
+    of a rollout's (here met mid-way) replays to a valid placement saving what the lookahead
+    said, no less than the rollout's end, and the agent answers with it when it is better."""
+    agent = load_agent(str(pretrained_checkpoint()), [0.5])
+    w = resolve_capacity(load_workload(small_suite / "mlp_train.json"), fraction=0.25)
+    bank = GameBank.build([w])
+
+    def replays(slots: int, greedy: bool) -> tuple[CompletionTrace, float]:
+        game = BatchedGame(bank, slots, spec=agent.spec)
+        game.reset_all([0] * slots, [w.capacity] * slots)
+        trace = CompletionTrace()
+        assert play_out(game, agent.searches[0], agent.params, greedy, seed=3, trace=trace)
+        end = max(game.saved_seconds(g) for g in range(slots))
+        assert trace.saved >= end  # the last step's completion of the played action is the end
+        offsets = trace.offsets(bank, agent.spec, w.capacity)
+        assert validation_errors(w, offsets, w.capacity) == []
+        replayed = make_solution(w, offsets, "replay")
+        saved = replayed.all_slow_time_s - replayed.estimated_time_s
+        assert saved == pytest.approx(trace.saved, rel=1e-12)
+        return trace, end
+
+    replays(3, greedy=False)
+    trace, end = replays(1, greedy=True)  # what agent_solve's greedy rollout observes
+    assert 0 < trace.step < len(trace.actions) - 1
+    solution = agent_solve(w, agent.params, agent.spec, agent.searches[0], seed=3)
+    assert solution.extra["from_completion"] == (trace.saved > end)
+    best = solution.all_slow_time_s - solution.estimated_time_s
+    assert best == pytest.approx(max(trace.saved, end), rel=1e-12)
