@@ -51,15 +51,27 @@ class CompletionTrace:
             self.step, self.slot, self.action = len(self.actions), int(slot), int(action)
         self.actions.append(np.array(actions, dtype=np.int64))
 
+    def path(self) -> list[int]:
+        """The actions from the game's start to the best completion's own action."""
+        played = [int(actions[self.slot]) for actions in self.actions[: self.step]]
+        return [*played, self.action]
+
     def offsets(self, bank: GameBank, spec: ObservationSpec, capacity: int) -> np.ndarray:
-        """The best completion's placement: its prefix, its action, then msa to the end."""
-        game = BatchedGame(bank, 1, spec=spec)
-        game.reset_all([0], [capacity])
-        for actions in self.actions[: self.step]:
-            game.step(actions[self.slot : self.slot + 1], observe=False)
-        game.step(np.array([self.action]), observe=False)
+        """The best completion's placement: its path, then msa to the end."""
+        game = start_from(bank, spec, capacity, 1, self.path())
         game.msa_rollout(0)
         return game.offsets(0)
+
+
+def start_from(
+    bank: GameBank, spec: ObservationSpec, capacity: int, slots: int, path: Sequence[int]
+) -> BatchedGame:
+    """A game of ``bank``'s workload 0 in ``slots`` slots, each after the actions ``path``."""
+    game = BatchedGame(bank, slots, spec=spec)
+    game.reset_all([0] * slots, [capacity] * slots)
+    for action in path:
+        game.step(np.full(slots, action), observe=False)
+    return game
 
 
 def play_out(
@@ -99,6 +111,7 @@ def agent_solve(
     seed: int = 0,
     more_greedy: Sequence = (),
     time_limit: float | None = None,
+    completions: bool = True,
 ) -> Solution:
     """Greedy ``search`` rollout plus ``samples`` sampled rollouts; the best by the cost model.
 
@@ -108,8 +121,9 @@ def agent_solve(
     call), the first greedy rollout always completes; the others, then batches of
     ``SAMPLED_BATCH`` sampled rollouts with fresh seeds, are played while time is left, and
     a batch the limit interrupts leaves only the completions it observed. With a lookahead
-    observation, the completions every rollout observed compete too
-    (:class:`CompletionTrace`); the solution's ``from_completion`` says whether one won.
+    observation, the completions every rollout observed compete too unless
+    ``completions`` is False (:class:`CompletionTrace`); the solution's
+    ``from_completion`` says whether one won.
     """
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
@@ -118,9 +132,8 @@ def agent_solve(
     traces = []
 
     def play(player, greedy: bool, slots: int, play_seed: int, until: float | None) -> None:
-        game = BatchedGame(bank, slots, spec=spec)
-        game.reset_all([0] * slots, [workload.capacity] * slots)
-        trace = CompletionTrace() if spec.lookahead else None
+        game = start_from(bank, spec, workload.capacity, slots, ())
+        trace = CompletionTrace() if spec.lookahead and completions else None
         finished = play_out(game, player, params, greedy, play_seed, until, trace)
         traces.extend([trace] if trace else [])
         if finished:

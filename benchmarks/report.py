@@ -260,7 +260,8 @@ speed-ups over msa (above 1 is better than msa).
 {anytime_profile.markdown(raw["anytime"]["rows"])}
 
 Issue 11's bar, per limit (the shipped agent; headroom against the best any solver
-reached on the case in this profile):
+reached on the case in this profile; the last column counts the cases where the agent's
+answer is a completion its lookahead evaluated on the way, not a rollout's end):
 
 {anytime_profile.bar(raw["anytime"]["rows"])}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -34,6 +35,18 @@ def shared_hlo(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent (../shared is not beside this checkout)")
     return path
+
+
+@pytest.fixture(scope="session")
+def train_only_suite(small_suite, tmp_path_factory):
+    """``small_suite``'s training programs alone: a run on it has no evaluator."""
+    from mallocmuzero.env.suite import split_of
+
+    out = tmp_path_factory.mktemp("train-only-suite")
+    for path in small_suite.glob("*.json"):
+        if split_of(path.stem) == "train":
+            shutil.copy(path, out)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -84,11 +84,11 @@ def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def actors_file(run: Path) -> list[dict] | None:
-    """The actors' pids and nodes, once every actor has reported."""
+def actors_file(run: Path, count: int = 2) -> list[dict] | None:
+    """The actors' pids and nodes, once all ``count`` actors have reported."""
     path = run / "actors.json"
     actors = json.loads(path.read_text()) if path.exists() else []
-    return actors if len(actors) == 2 else None
+    return actors if len(actors) == count else None
 
 
 def checkpoints(run: Path) -> list[Path]:

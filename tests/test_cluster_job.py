@@ -62,7 +62,7 @@ def submit(api: str, run: Path, suite: Path, max_steps: int) -> str:
     out = ray_cli(
         "job", "submit", "--address", api, "--working-dir", ".", "--no-wait", "--",
         "mallocmuzero", "train", "--config", "configs/smoke.py", "--run-dir", str(run),
-        "--max-steps", str(max_steps), *smoke_settings(suite),
+        "--max-steps", str(max_steps), *smoke_settings(suite), "--set", "actors.num_actors=1",
         "--set", "run.checkpoint_interval_minutes=0.05",
     )  # fmt: skip
     return re.search(r"raysubmit_\w+", out).group(0)
@@ -92,8 +92,10 @@ def wait_status(api: str, job: str, wanted: set[str], timeout: float) -> str:
     raise AssertionError(f"job {job} still {now} after {timeout:.0f} s:\n{logs(api, job)[-3000:]}")
 
 
-def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(small_suite, tmp_path):
-    """Two jobs at once (4 logical CPUs on the head): one runs to its end, one is stopped."""
+def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(train_only_suite, tmp_path):
+    """Two jobs at once (4 logical CPUs on the head): one runs to its end, one is stopped.
+
+    Each job has one self-play actor and, on training programs alone, no evaluator."""
     port, dashboard = free_port(), free_port()
     ray_cli("start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dashboard}", "--include-dashboard=true", "--num-cpus=4",
@@ -101,8 +103,8 @@ def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(small_suite, tmp_path)
     api = f"http://127.0.0.1:{dashboard}"
     try:
         finishing, stopped_run = tmp_path / "job1", tmp_path / "job2"
-        finishing_job = submit(api, finishing, small_suite, max_steps=20)
-        job = submit(api, stopped_run, small_suite, max_steps=100000)
+        finishing_job = submit(api, finishing, train_only_suite, max_steps=20)
+        job = submit(api, stopped_run, train_only_suite, max_steps=100000)
 
         # A job stopped with `ray job stop`: SIGTERM to the driver, a final checkpoint.
         first = wait_for(lambda: checkpoints(stopped_run), 600, "the second job's first checkpoint")
@@ -124,7 +126,7 @@ def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(small_suite, tmp_path)
         assert json.loads((final / "meta.json").read_text())["step"] == 20
         assert checkpoint_problem(final) is None
         # The actors ran the package the driver shipped, not this checkout.
-        for actor in actors_file(finishing):
+        for actor in actors_file(finishing, count=1):
             assert Path(actor["package"]).name == "mallocmuzero"
             assert "py_modules_files" in actor["package"], actor
             assert not Path(actor["package"]).resolve().is_relative_to(ROOT)

@@ -34,8 +34,9 @@ pytest.importorskip("ray")
 pytestmark = REAL_RUNS
 
 
-def test_two_node_cluster_places_actors_on_the_second_node(small_suite, tmp_path, monkeypatch):
-    """A real head node and a real worker node (separate raylets), joined by address.
+def test_two_node_cluster_places_actors_on_the_second_node(train_only_suite, tmp_path, monkeypatch):
+    """A real head node and a real worker node (separate raylets), joined by address; a run
+    on training programs alone (no evaluator).
 
     ``ray start`` cannot add a second node on loopback (its CLI refuses multi-node in
     Ray's single-machine mode and otherwise advertises the external interface), so the
@@ -53,8 +54,8 @@ def test_two_node_cluster_places_actors_on_the_second_node(small_suite, tmp_path
         worker = cluster.add_node(num_cpus=2, resources={"selfplay": 2})
         cluster.wait_for_nodes()
         run, log = tmp_path / "run", tmp_path / "cluster.log"
-        args = train_args(run, small_suite, "--max-steps", "100000", "--address", cluster.address,
-                          "--set", "actors.resources=selfplay",
+        args = train_args(run, train_only_suite, "--max-steps", "100000",
+                          "--address", cluster.address, "--set", "actors.resources=selfplay",
                           "--set", "run.checkpoint_interval_minutes=0.05")  # fmt: skip
         env = {**ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
         with open(log, "w") as out:

@@ -130,8 +130,9 @@ def test_learning_beats_the_untrained_agent(tmp_path):
     search = make_search(net, num_simulations=8)
 
     def saved_fraction(params):
-        # A search without rollout mixing: the difference is what the network learned.
-        solution = agent_solve(workload, params, spec, search)
+        # A search without rollout mixing, and the rollout's own end (no lookahead
+        # completion): the difference is what the network learned.
+        solution = agent_solve(workload, params, spec, search, completions=False)
         return 1 - solution.estimated_time_s / msa.all_slow_time_s
 
     untrained = saved_fraction(init_params(net, spec.size, seed=2))
