@@ -17,6 +17,28 @@ SHARED = ROOT.parent / "shared"
 SHARED_HLO = SHARED / "workloads" / "hlo"
 sys.path.insert(0, str(Path(__file__).parent))  # for tests/reference.py
 
+from harness import UNIT_GROUP  # noqa: E402 (after the path that finds it)
+
+# Ray starts its workers at nice 15; the unit group's worker shares the cores evenly with
+# them, so the real runs (the longest group) are not starved while it runs.
+UNIT_NICENESS = 15
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Every test outside the real runs' group joins the unit group (pytest-xdist's
+    ``--dist loadgroup`` then gives each group one worker)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(UNIT_GROUP))
+
+
+def pytest_runtest_setup(item):
+    """In a pytest-xdist worker, the unit group runs at ``UNIT_NICENESS``."""
+    groups = {mark.args[0] for mark in item.iter_markers("xdist_group") if mark.args}
+    if os.environ.get("PYTEST_XDIST_WORKER") and UNIT_GROUP in groups:
+        os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), UNIT_NICENESS))
+
 
 @pytest.fixture(scope="session")
 def real_workloads():

@@ -31,11 +31,13 @@ ENV = {
 }
 
 # The marks of every test module that starts Ray runtimes. `make test` runs two
-# pytest-xdist workers: these tests run one after another on one of them (a `ray stop
-# --force`, or a second local runtime, would meet another test's runtime) beside the other
-# tests on the other; and the kernels their processes load are compiled once, first.
+# pytest-xdist workers: these tests form one group, run in turn on one worker (a `ray stop
+# --force`, or a second local runtime, would meet another test's runtime), and the other
+# tests form another (conftest.py), run on the other worker; the kernels the real runs'
+# processes load are compiled once, first.
+RAY_GROUP, UNIT_GROUP = "ray-runtime", "unit"
 REAL_RUNS = [
-    pytest.mark.xdist_group("ray-runtime"),
+    pytest.mark.xdist_group(RAY_GROUP),
     pytest.mark.usefixtures("smoke_kernels_compiled"),
 ]
 
