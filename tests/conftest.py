@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -77,19 +78,26 @@ def smoke_kernels_compiled(small_suite):
 
     A real run's self-play actors and evaluator load their kernels from the cache; on a
     cold cache (a fresh CI machine) each would compile every kernel at once, on two cores.
+    msa plays every program of the suite with the smoke config's observation (its
+    lookahead included), and each program's msa rollout is scored, as the evaluator does.
     """
-    from mallocmuzero.actors.evaluate import agent_solve
-    from mallocmuzero.agent.networks import init_params
-    from mallocmuzero.cluster import components
+    from mallocmuzero.cluster.components import observation_spec
     from mallocmuzero.configs.loader import load_config
+    from mallocmuzero.env.game import BatchedGame, GameBank
+    from mallocmuzero.env.solution import make_solution
+    from mallocmuzero.env.workload import load_workload
 
-    config = load_config("configs/smoke.py", [f"workloads.dir={small_suite}"])
-    workloads = components.base_workloads(config)
-    params = init_params(components.agent_network(config),
-                         components.observation_spec(config).size)  # fmt: skip
-    components.make_self_play(config, workloads, None, seed=0).step(params)
-    spec, search = components.evaluator_parts(config)
-    agent_solve(workloads[0], params, spec, search, time_limit=0.1)
+    spec = observation_spec(load_config("configs/smoke.py", [f"workloads.dir={small_suite}"]))
+    for path in sorted(small_suite.glob("*.json")):
+        workload = load_workload(path)
+        game = BatchedGame(GameBank.build([workload]), 1, spec=spec)
+        game.reset_all([0], [workload.capacity])
+        game.observe()
+        while not game.is_done(0):
+            game.step(np.array([game.msa_action(0)]))
+        game.reset_all([0], [workload.capacity])
+        game.msa_rollout(0)
+        make_solution(workload, game.offsets(0), "msa")
 
 
 @pytest.fixture(scope="session")

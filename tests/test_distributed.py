@@ -36,7 +36,7 @@ pytestmark = REAL_RUNS
 
 def test_two_node_cluster_places_actors_on_the_second_node(train_only_suite, tmp_path, monkeypatch):
     """A real head node and a real worker node (separate raylets), joined by address; a run
-    on training programs alone (no evaluator).
+    with one self-play actor, on training programs alone (no evaluator).
 
     ``ray start`` cannot add a second node on loopback (its CLI refuses multi-node in
     Ray's single-machine mode and otherwise advertises the external interface), so the
@@ -56,12 +56,13 @@ def test_two_node_cluster_places_actors_on_the_second_node(train_only_suite, tmp
         run, log = tmp_path / "run", tmp_path / "cluster.log"
         args = train_args(run, train_only_suite, "--max-steps", "100000",
                           "--address", cluster.address, "--set", "actors.resources=selfplay",
+                          "--set", "actors.num_actors=1",
                           "--set", "run.checkpoint_interval_minutes=0.05")  # fmt: skip
         env = {**ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
         with open(log, "w") as out:
             proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            actors = wait_for(lambda: actors_file(run), 300, "the actors' pids", proc)
+            actors = wait_for(lambda: actors_file(run, count=1), 300, "the actor's pid", proc)
             first = wait_for(lambda: checkpoints(run), 300, "a first checkpoint", proc)[-1]
             proc.send_signal(signal.SIGTERM)  # a stop signal: final checkpoint, exit 0
             assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
