@@ -64,7 +64,6 @@ class Supervisor:
         self.metrics: dict[str, float] = {}
         self.window = collections.Counter()  # figures since the last log line
         self.last_eval: dict[str, float] = {}
-        self.resumed: tuple[str, int, int] = ("", 0, 0)  # checkpoint, items restored, held
 
     # ----------------------------------------------------------------- roles
     def _start_replay(self, restore_from: Path | None) -> None:
@@ -95,7 +94,8 @@ class Supervisor:
         tmp.replace(path)
 
     # --------------------------------------------------------------- restore
-    def _restore(self, folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    def _restore(self, folder: Path, meta: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
+        """Start the replay and the learner from ``folder``; (its name, items restored, meta)."""
         template = init_train_state(
             components.agent_network(self.config),
             components.optimizer_config(self.config),
@@ -111,8 +111,7 @@ class Supervisor:
             self.roles.kill(self.replay, self.learner)
             self.replay = self.learner = None
             raise
-        self.resumed = (folder.name, restored, meta["replay_items"])
-        return meta
+        return folder.name, restored, meta
 
     def start(self) -> None:
         """Start every role, resuming from the newest valid checkpoint of the run folder."""
@@ -120,22 +119,23 @@ class Supervisor:
         shutil.rmtree(self.run_dir / SCRATCH, ignore_errors=True)  # left by a killed run
         run_checkpoint.remove_partial(self.run_dir)  # a checkpoint an abort left half-written
         self.base_ref = self.ray.put(components.base_workloads(self.config))
-        meta = run_checkpoint.restore_newest(self.run_dir, self._restore)
-        if meta is None and next(run_checkpoint.candidates(self.run_dir), None) is not None:
+        resumed = run_checkpoint.restore_newest(self.run_dir, self._restore)
+        if resumed is None and next(run_checkpoint.candidates(self.run_dir), None) is not None:
             raise UserError(
                 f"{self.run_dir}: none of its checkpoints restores under this config (see the "
                 "warnings above); use another --run-dir or the config the run was started with"
             )
-        if meta is None:
+        if resumed is None:
             self._start_replay(None)
             self._start_learner(None)
         else:
-            self.counters.update(meta.get("counters", {}))
+            self.counters.update(resumed[2].get("counters", {}))
         self.actors = [self._start_actor(i) for i in range(self.config.actors.num_actors)]
         self.evaluator = self.roles.evaluator(self.progress)
         self._await_learner()
-        if meta is not None:
-            name, restored, held = self.resumed
+        if resumed is not None:
+            name, restored, meta = resumed
+            held = meta["replay_items"]
             self.progress(f"[train] resumed from {name}: learner step {self.learner_step}, "
                           f"{restored} replay items (checkpoint holds {held})")  # fmt: skip
         self.tensorboard = TensorBoard(self.run_dir, start_step=self.learner_step)

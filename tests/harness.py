@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -72,6 +73,22 @@ def train_args(run: Path, suite: Path, *extra: str) -> list[str]:
     """``mallocmuzero train`` of the smoke config into ``run``, with :func:`smoke_settings`."""
     return [*CLI, "train", "--config", "configs/smoke.py", "--run-dir", str(run),
             *smoke_settings(suite), *extra]  # fmt: skip
+
+
+CHECKPOINT_LINE = r"\[train\] checkpoint (step_\d+): \d+ replay items"
+
+
+def stop_checkpoints(text: str, signal_name: str) -> tuple[list[str], str | None]:
+    """From a run's output: the checkpoints logged before its stop line for
+    ``signal_name``, and the one logged after it (None without that line or checkpoint)."""
+    before, stopped, after = text.partition(f"[train] stopping: signal {signal_name}")
+    written = re.search(CHECKPOINT_LINE, after)
+    return re.findall(CHECKPOINT_LINE, before), written.group(1) if stopped and written else None
+
+
+def checkpoint_meta(folder: Path) -> dict:
+    """A run checkpoint's meta.json."""
+    return json.loads((folder / "meta.json").read_text())
 
 
 def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):

@@ -9,7 +9,6 @@ which the test checks through the actors' own report of where ``mallocmuzero`` c
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -27,8 +26,10 @@ from harness import (
     REAL_RUNS,
     ROOT,
     actors_file,
+    checkpoint_meta,
     checkpoints,
     smoke_settings,
+    stop_checkpoints,
     wait_for,
 )
 
@@ -110,11 +111,10 @@ def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(train_only_suite, tmp_
         first = wait_for(lambda: checkpoints(stopped_run), 600, "the second job's first checkpoint")
         ray_cli("job", "stop", "--address", api, job, timeout=120)
         assert wait_status(api, job, {"STOPPED"}, 120) == "STOPPED"
-        _, stopped, after = logs(api, job).partition("[train] stopping: signal SIGTERM")
-        written = re.search(r"\[train\] checkpoint (step_\d+): \d+ replay items", after)
-        assert stopped and written, logs(api, job)[-3000:]
-        assert written.group(1) >= first[-1].name
-        assert checkpoint_problem(stopped_run / "checkpoints" / written.group(1)) is None
+        _, written = stop_checkpoints(logs(api, job), "SIGTERM")
+        assert written, logs(api, job)[-3000:]
+        assert written >= first[-1].name
+        assert checkpoint_problem(stopped_run / "checkpoints" / written) is None
 
         # A job that runs to its end: a checkpoint at its last step and progress lines.
         job = finishing_job
@@ -123,7 +123,7 @@ def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(train_only_suite, tmp_
         assert re.search(r"\[train\] step \d+ \| \d+\S* elapsed", text), text[-3000:]
         assert "[train] stopping: reached 20 learner steps" in text
         final = checkpoints(finishing)[-1]
-        assert json.loads((final / "meta.json").read_text())["step"] == 20
+        assert checkpoint_meta(final)["step"] == 20
         assert checkpoint_problem(final) is None
         # The actors ran the package the driver shipped, not this checkout.
         for actor in actors_file(finishing, count=1):

@@ -40,8 +40,10 @@ from harness import (
     ROOT,
     TAGS,
     actors_file,
+    checkpoint_meta,
     checkpoints,
     process_tree,
+    stop_checkpoints,
     train_args,
     wait_for,
 )
@@ -99,18 +101,13 @@ def stop(proc: subprocess.Popen, deliveries: list[tuple[bool, int]]) -> tuple[in
     return code, time.monotonic() - started, tree
 
 
-CHECKPOINT_LINE = r"\[train\] checkpoint (step_\d+): \d+ replay items"
-
-
 def final_checkpoint(log: Path, signal_name: str) -> str:
     """The checkpoint written after the stop line; the newest (a timer checkpoint may have
     landed between the test's decision to stop and the signal, at the same learner step)."""
-    before, stopped, after = log.read_text().partition(f"[train] stopping: signal {signal_name}")
-    written = re.search(CHECKPOINT_LINE, after)
-    assert stopped and written, log.read_text()[-3000:]
-    timer = re.findall(CHECKPOINT_LINE, before)
-    assert timer and written.group(1) >= max(timer), (written.group(1), timer)
-    return written.group(1)
+    timer, written = stop_checkpoints(log.read_text(), signal_name)
+    assert written, log.read_text()[-3000:]
+    assert timer and written >= max(timer), (written, timer)
+    return written
 
 
 def alive(pids: set[int]) -> set[int]:
@@ -238,7 +235,7 @@ def loopback_and_actor_restart(run: Path, log: Path, proc: subprocess.Popen) -> 
 def resumed_exactly(run: Path, log: Path, proc: subprocess.Popen) -> Path:
     """The resume line names the newest checkpoint's step and replay items; that checkpoint."""
     newest = checkpoints(run)[-1]
-    meta = json.loads((newest / "meta.json").read_text())
+    meta = checkpoint_meta(newest)
     assert meta["replay_items"] == item_count(newest / "replay") > 0
     items = meta["replay_items"]
     expected = (f"resumed from {newest.name}: learner step {meta['step']}, {items} replay "
@@ -264,7 +261,7 @@ def check_event_files(run: Path, resumed_from: Path) -> None:
     last = EventAccumulator(str(files[-1]), size_guidance={"tensors": 0})
     last.Reload()
     first_step = min(e.step for e in last.Tensors("self_play/steps_per_s"))
-    assert first_step == json.loads((resumed_from / "meta.json").read_text())["step"]
+    assert first_step == checkpoint_meta(resumed_from)["step"]
 
 
 def test_crashes_stops_resumes_and_tensorboard_on_one_run(small_suite, tmp_path):
@@ -278,7 +275,7 @@ def test_crashes_stops_resumes_and_tensorboard_on_one_run(small_suite, tmp_path)
     wait_for(lambda: "eval gain/msa" in log.read_text(), 300,
              "an evaluation (for its memory maps)", proc)  # fmt: skip
     final = stopped_cleanly(run, proc, log, first, to_group=True, signum=signal.SIGTERM)
-    meta = json.loads((run / "checkpoints" / final / "meta.json").read_text())
+    meta = checkpoint_meta(run / "checkpoints" / final)
     assert meta["counters"]["actor_restarts"] >= 1
 
     # 2. Resumed exactly; SIGINT to the driver alone.
@@ -286,7 +283,7 @@ def test_crashes_stops_resumes_and_tensorboard_on_one_run(small_suite, tmp_path)
     proc = start(run, small_suite, log)
     assert resumed_exactly(run, log, proc).name == final
     final = stopped_cleanly(run, proc, log, final, to_group=False, signum=signal.SIGINT)
-    final_step = json.loads((run / "checkpoints" / final / "meta.json").read_text())["step"]
+    final_step = checkpoint_meta(run / "checkpoints" / final)["step"]
 
     check_tensorboard(run, tmp_path, final_step)
 
