@@ -168,7 +168,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mallocmuzero.actors.workload_sampler import load_split
     from mallocmuzero.cluster.components import load_agent
 
-    agent = load_agent(args.checkpoint, args.rollout_weight)
+    agent = load_agent(args.checkpoint, args.rollout_weight).compile(args.samples)
     workloads = load_split(args.workloads, args.suite)
     if args.time_limit is not None and args.time_limit <= 0:
         raise UserError(f"--time-limit must be > 0 (got {args.time_limit})")

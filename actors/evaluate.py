@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -74,6 +74,37 @@ def start_from(
     return game
 
 
+def search_keys(seed: int, chunk: int = 1024) -> Iterator[np.ndarray]:
+    """An endless stream of search keys from ``seed``, split ``chunk`` at a time.
+
+    One split per step would cost a JAX dispatch per step (about a tenth of a rollout);
+    the keys come back as host arrays, which the jitted search takes as they are.
+    """
+    rng = jax.random.PRNGKey(seed)
+    while True:
+        rng, block = jax.random.split(rng)
+        yield from np.asarray(jax.random.split(block, chunk))
+
+
+def compile_searches(
+    searches: Sequence[Callable], params: Any, spec: ObservationSpec, samples: int = 0
+) -> None:
+    """Compile every batch shape :func:`agent_solve` will run, before any clock starts.
+
+    The first search plays greedy at batch 1 and sampled at ``samples`` and
+    ``SAMPLED_BATCH``; the others greedy at batch 1. Compiling inside a timed solve would
+    spend the time limit on XLA instead of rollouts.
+    """
+    first, *others = searches
+    shapes = [(first, True, 1), *((first, False, n) for n in {samples, SAMPLED_BATCH} if n),
+              *((s, True, 1) for s in others)]  # fmt: skip
+    key = next(search_keys(0))
+    for search, greedy, batch in shapes:
+        features = np.zeros((batch, spec.size), np.float32)
+        legal = np.ones((batch, spec.num_actions), bool)
+        search(params, key, features, legal, greedy=greedy).action.block_until_ready()
+
+
 def play_out(
     game: BatchedGame,
     search,
@@ -88,13 +119,12 @@ def play_out(
     ``deadline`` is a ``time.monotonic()`` value, checked before every batched step;
     ``trace`` records each step (it needs a lookahead observation).
     """
-    rng = jax.random.PRNGKey(seed)
+    keys = search_keys(seed)
     features, legal = game.observe()
     while not all(game.is_done(g) for g in range(game.num_games)):
         if deadline is not None and time.monotonic() >= deadline:
             return False
-        rng, key = jax.random.split(rng)
-        actions = np.asarray(search(params, key, features, legal, greedy=greedy).action)
+        actions = np.asarray(search(params, next(keys), features, legal, greedy=greedy).action)
         if trace is not None:
             trace.record(game, actions)
         out = game.step(actions)

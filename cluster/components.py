@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mallocmuzero.actors.evaluate import agent_solve
+from mallocmuzero.actors.evaluate import agent_solve, compile_searches
 from mallocmuzero.actors.self_play import SelfPlay
 from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
 from mallocmuzero.agent.checkpoint import dataclass_from_section, load_checkpoint, network_config
@@ -94,6 +94,14 @@ class LoadedAgent:
         """The game the agent plays: (pick slots K, their encoding); K = 1 is game v1."""
         return self.spec.pick_candidates, self.spec.pick_encoding
 
+    def compile(self, samples: int = 0) -> LoadedAgent:
+        """Compile every search shape a solve with ``samples`` sampled rollouts runs; self.
+
+        A timed solve then spends its limit on rollouts, not on XLA.
+        """
+        compile_searches(self.searches, self.params, self.spec, samples)
+        return self
+
     def solve(
         self,
         workload: Workload,
@@ -157,7 +165,7 @@ def solve_agent(
         checkpoint = str(shipped)
     if time_limit is not None and time_limit <= 0:
         raise UserError(f"--time-limit must be > 0 (got {time_limit})")
-    agent = load_agent(checkpoint, rollout_weights)
+    agent = load_agent(checkpoint, rollout_weights).compile(samples)
     return agent.solve(workload, samples=samples, seed=seed, time_limit=time_limit)
 
 
