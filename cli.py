@@ -28,7 +28,14 @@ DEFAULT_ENVIRONMENT = {
 }
 
 
-def _add_rollout_weight(parser: argparse.ArgumentParser) -> None:
+def _add_agent_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--restarts-share",
+        type=float,
+        default=0.0,
+        help="agent, with --time-limit: this share of the limit goes to restarts first, and "
+        "the agent plays the rest from the best order found (default 0: the agent alone)",
+    )
     parser.add_argument(
         "--rollout-weight",
         type=float,
@@ -44,13 +51,15 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from mallocmuzero.env.solution import save_solution, validation_errors
     from mallocmuzero.solvers.registry import AGENT, solve
 
+    if args.restarts_share and args.solver != AGENT:
+        raise UserError("--restarts-share is an option of --solver agent")
     workload = load_with_capacity(args.workload, args)
     if args.solver == AGENT:
         from mallocmuzero.cluster.components import solve_agent
 
         solution = solve_agent(
             workload, args.checkpoint, args.samples, args.seed, args.rollout_weight,
-            time_limit=args.time_limit,
+            time_limit=args.time_limit, restarts_share=args.restarts_share,
         )  # fmt: skip
     else:
         solution = solve(
@@ -166,16 +175,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         evaluation_table,
     )
     from mallocmuzero.actors.workload_sampler import load_split
-    from mallocmuzero.cluster.components import load_agent
+    from mallocmuzero.cluster.components import check_restarts_share, load_agent
 
-    agent = load_agent(args.checkpoint, args.rollout_weight).compile(args.samples)
-    workloads = load_split(args.workloads, args.suite)
     if args.time_limit is not None and args.time_limit <= 0:
         raise UserError(f"--time-limit must be > 0 (got {args.time_limit})")
+    check_restarts_share(args.restarts_share, args.time_limit)
+    agent = load_agent(args.checkpoint, args.rollout_weight).compile(args.samples)
+    workloads = load_split(args.workloads, args.suite)
     rows = evaluate(
         workloads,
         args.fractions,
-        partial(agent.solve, samples=args.samples),
+        partial(agent.solve, samples=args.samples, restarts_share=args.restarts_share),
         args.cpsat_time_limit,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
         time_limit=args.time_limit,
@@ -258,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="extra sampled searches of the agent (keeps the best)",
     )
-    _add_rollout_weight(solve)
+    _add_agent_options(solve)
     solve.add_argument("--out", required=True, help="solution JSON file to write")
     solve.add_argument("--png", help="also draw the memory map to this PNG")
     solve.set_defaults(func=cmd_solve)
@@ -291,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds for every solver: the agent (anytime), restarts, beam16 and cpsat "
         "(default: restarts and beam16 at the agent's wall time)",
     )
-    _add_rollout_weight(evaluate)
+    _add_agent_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     add_workloads_commands(sub)

@@ -56,19 +56,35 @@ class CompletionTrace:
         played = [int(actions[self.slot]) for actions in self.actions[: self.step]]
         return [*played, self.action]
 
-    def offsets(self, bank: GameBank, spec: ObservationSpec, capacity: int) -> np.ndarray:
-        """The best completion's placement: its path, then msa to the end."""
-        game = start_from(bank, spec, capacity, 1, self.path())
+    def offsets(
+        self,
+        bank: GameBank,
+        spec: ObservationSpec,
+        capacity: int,
+        order: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The best completion's placement: its path (from base ``order``), then msa."""
+        game = start_from(bank, spec, capacity, 1, self.path(), order)
         game.msa_rollout(0)
         return game.offsets(0)
 
 
 def start_from(
-    bank: GameBank, spec: ObservationSpec, capacity: int, slots: int, path: Sequence[int]
+    bank: GameBank,
+    spec: ObservationSpec,
+    capacity: int,
+    slots: int,
+    path: Sequence[int],
+    order: np.ndarray | None = None,
 ) -> BatchedGame:
-    """A game of ``bank``'s workload 0 in ``slots`` slots, each after the actions ``path``."""
+    """A game of ``bank``'s workload 0 in ``slots`` slots, each after the actions ``path``.
+
+    ``order`` replaces msa's presentation order as the base (pick candidate 0 and every
+    msa completion follow it).
+    """
     game = BatchedGame(bank, slots, spec=spec)
-    game.reset_all([0] * slots, [capacity] * slots)
+    for slot in range(slots):
+        game.reset(slot, 0, capacity, order=order)
     for action in path:
         game.step(np.full(slots, action), observe=False)
     return game
@@ -142,6 +158,7 @@ def agent_solve(
     more_greedy: Sequence = (),
     time_limit: float | None = None,
     completions: bool = True,
+    order: np.ndarray | None = None,
 ) -> Solution:
     """Greedy ``search`` rollout plus ``samples`` sampled rollouts; the best by the cost model.
 
@@ -154,6 +171,9 @@ def agent_solve(
     observation, the completions every rollout observed compete too unless
     ``completions`` is False (:class:`CompletionTrace`); the solution's
     ``from_completion`` says whether one won.
+
+    ``order`` (buffer indices) replaces msa's presentation order as the game's base: pick
+    candidate 0 and every msa completion follow it (see :func:`restarts_then`).
     """
     started = time.monotonic()
     deadline = None if time_limit is None else started + time_limit
@@ -162,7 +182,7 @@ def agent_solve(
     traces = []
 
     def play(player, greedy: bool, slots: int, play_seed: int, until: float | None) -> None:
-        game = start_from(bank, spec, workload.capacity, slots, ())
+        game = start_from(bank, spec, workload.capacity, slots, (), order)
         trace = CompletionTrace() if spec.lookahead and completions else None
         finished = play_out(game, player, params, greedy, play_seed, until, trace)
         traces.extend([trace] if trace else [])
@@ -182,7 +202,7 @@ def agent_solve(
     completion = max(traces, key=lambda t: t.saved, default=None)
     from_completion = completion is not None and completion.saved > saved
     if from_completion:
-        best = completion.offsets(bank, spec, workload.capacity)
+        best = completion.offsets(bank, spec, workload.capacity, order)
     extra = {"rollouts": len(candidates), "from_completion": from_completion,
              "wall_time_s": time.monotonic() - started}  # fmt: skip
     return make_solution(workload, best, "agent", extra=extra)

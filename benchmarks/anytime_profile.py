@@ -10,8 +10,9 @@ before any timed job.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mallocmuzero.benchmarks import job_pool
@@ -23,6 +24,8 @@ FRACTIONS = (0.1, 0.25, 0.5)
 LIMITS = (1.0, 5.0, 20.0, 60.0)
 BEST_KNOWN_S = LIMITS[-1]  # the shipped agent, restarts, beam and cpsat only: the best known
 MINIMALLOC_S = 20.0
+RESTARTS_SHARE = 0.5  # the hybrids: restarts for half the limit, then a search from its order
+HYBRIDS = ("restarts+agent", "restarts+beam")  # the shipped agent; beam, the no-learning check
 ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 _AGENTS: dict = {}  # per worker process: label -> loaded agent
 
@@ -41,7 +44,7 @@ def run_job(job: tuple) -> dict:
     from mallocmuzero.solvers.beam import solve_beam
     from mallocmuzero.solvers.cpsat import solve_cpsat
     from mallocmuzero.solvers.greedy import solve_msa
-    from mallocmuzero.solvers.restarts import solve_restarts
+    from mallocmuzero.solvers.restarts import restarts_then, solve_restarts
 
     name, fraction, workload, solver, limit, pick = job
     if solver in _AGENTS:
@@ -50,6 +53,15 @@ def run_job(job: tuple) -> dict:
         solution = solve_restarts(workload, time_limit=limit)
     elif solver == "beam":
         solution = solve_beam(workload, 16, limit, 8, *pick)
+    elif solver == "restarts+agent":
+        shipped = next(iter(_AGENTS.values()))
+        solution = shipped.solve(workload, time_limit=limit, restarts_share=RESTARTS_SHARE)
+    elif solver == "restarts+beam":
+
+        def beam(order, seconds):
+            return solve_beam(workload, 16, seconds, 8, *pick, order=order)
+
+        solution = restarts_then(workload, beam, limit, RESTARTS_SHARE)
     else:
         solution = solve_cpsat(workload, time_limit=limit, workers=1)
     msa = solve_msa(workload).estimated_time_s
@@ -65,7 +77,11 @@ def run_job(job: tuple) -> dict:
         "area_share": area_share(workload, solution.offsets),
         "full": bool(placed[~workload.pinned].all()),
         "from_completion": bool(solution.extra.get("from_completion", False)),
-        **{k: solution.extra[k] for k in ("rollouts", "tries") if k in solution.extra},
+        **{
+            k: solution.extra[k]
+            for k in ("rollouts", "tries", "restarts_tries", "from_refine")
+            if k in solution.extra
+        },
     }
 
 
@@ -85,9 +101,11 @@ def run(
     """Every solver on every held-out case at every limit, then MiniMalloc's instances.
 
     The first of ``agents`` is the shipped one: only it runs at ``BEST_KNOWN_S`` beside
-    restarts, beam and cpsat (the best known result per case); the others stop at the
-    limit before. On MiniMalloc's instances (fraction 0: their own capacity) the agents,
-    restarts and beam run at ``MINIMALLOC_S``. Finished jobs are kept in ``cache``.
+    restarts, beam and cpsat (the best known result per case); the other agents and the
+    ``HYBRIDS`` (restarts for ``RESTARTS_SHARE`` of the limit, then the shipped agent or
+    beam from the best order found) stop at the limit before. On MiniMalloc's instances
+    (fraction 0: their own capacity) the agents, restarts, beam and the hybrids run at
+    ``MINIMALLOC_S``. Finished jobs are kept in ``cache``.
     """
     done = job_pool.cached_rows(cache, _key)
     cases = [(w.name, f, resolve_capacity(w, fraction=f)) for w in workloads
@@ -96,11 +114,11 @@ def run(
         (name, f, w, solver, limit, pick)
         for limit in LIMITS
         for name, f, w in cases
-        for solver in (*agents, "restarts", "beam", "cpsat")
-        if limit < BEST_KNOWN_S or solver not in list(agents)[1:]
+        for solver in (*agents, "restarts", "beam", "cpsat", *HYBRIDS)
+        if limit < BEST_KNOWN_S or solver not in (*list(agents)[1:], *HYBRIDS)
     ]
     for letter, w in minimalloc_instances(minimalloc):
-        solvers = (*agents, "restarts", "beam")
+        solvers = (*agents, "restarts", "beam", *HYBRIDS)
         jobs += [(f"MiniMalloc {letter}", 0.0, w, s, MINIMALLOC_S, pick) for s in solvers]
     jobs = [job for job in jobs if (job[0], job[1], job[3], job[4]) not in done]
     return job_pool.run_jobs(jobs, run_job, done, _key, cache, progress, "speedup_over_msa",
@@ -167,8 +185,8 @@ def markdown(rows: list[dict], reference: str = "restarts") -> str:
     return "\n".join(lines)
 
 
-def bar(rows: list[dict], agent: str = "agent") -> str:
-    """Issue 11's bar per limit: the agent against msa, restarts and cpsat at equal time.
+def bar(rows: list[dict], solvers: Sequence[str] = ("agent", *HYBRIDS)) -> str:
+    """Issue 11's bar per solver and limit: against msa, restarts and cpsat at equal time.
 
     Headroom recovered is measured against the best speed-up any solver reached on the
     case at any limit of the profile (the best known: ``BEST_KNOWN_S`` is the longest).
@@ -179,30 +197,30 @@ def bar(rows: list[dict], agent: str = "agent") -> str:
     best = {c: max(r["speedup_over_msa"] for r in rows if (r["workload"], r["fraction"]) == c)
             for c in cases}  # fmt: skip
     lines = [
-        "| limit | agent worse than msa by > 0.1% | agent >= restarts where restarts beats msa "
-        "| mean agent / restarts | agent >= cpsat on 300+ placeable buffers "
+        "| solver | limit | worse than msa by > 0.1% | >= restarts where restarts beats msa "
+        "| mean ratio to restarts | >= cpsat on 300+ placeable buffers "
         "| headroom recovered | answer from a lookahead completion |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for limit in LIMITS:
-        mine = [c for c in cases if (*c, agent, limit) in by and (*c, "restarts", limit) in by]
+    for solver, limit in itertools.product(solvers, LIMITS):
+        mine = [c for c in cases if (*c, solver, limit) in by and (*c, "restarts", limit) in by]
         if not mine:
             continue
-        a = {c: by[(*c, agent, limit)]["speedup_over_msa"] for c in mine}
+        a = {c: by[(*c, solver, limit)]["speedup_over_msa"] for c in mine}
         r = {c: by[(*c, "restarts", limit)]["speedup_over_msa"] for c in mine}
         worse = sum(a[c] < 1 / 1.001 for c in mine)
         contested = [c for c in mine if r[c] > 1 + 1e-9]
         held = sum(a[c] >= r[c] * (1 - 1e-9) for c in contested)
         ratio = sum(a[c] / r[c] for c in mine) / len(mine)
-        large = [c for c in mine if by[(*c, agent, limit)]["placeable"] >= 300
+        large = [c for c in mine if by[(*c, solver, limit)]["placeable"] >= 300
                  and (*c, "cpsat", limit) in by]  # fmt: skip
         beats_cpsat = sum(a[c] >= by[(*c, "cpsat", limit)]["speedup_over_msa"] * (1 - 1e-9)
                           for c in large)  # fmt: skip
         headroom = [(1 - 1 / a[c]) / (1 - 1 / best[c]) for c in mine if best[c] > 1 + 1e-9]
         recovered = f"{sum(headroom) / len(headroom):.1%}" if headroom else "-"
-        completions = sum(by[(*c, agent, limit)].get("from_completion", False) for c in mine)
+        completions = sum(by[(*c, solver, limit)].get("from_completion", False) for c in mine)
         lines.append(
-            f"| {limit:g} s | {worse} of {len(mine)} | {held} of {len(contested)} "
+            f"| {solver} | {limit:g} s | {worse} of {len(mine)} | {held} of {len(contested)} "
             f"| {ratio:.4f} | {beats_cpsat} of {len(large)} | {recovered} "
             f"| {completions} of {len(mine)} |"
         )

@@ -251,18 +251,22 @@ whole orders.
 Every search solver at time limits of 1, 5, 20 and 60 s on the held-out programs at
 capacity fractions 0.1, 0.25 and 0.5: the shipped agent (game v2), the previous v1 agent
 for comparison (up to 20 s), `restarts`, `beam` of width 16 over game v2 (K and encoding
-{raw["anytime"]["beam_pick"][0]}, {raw["anytime"]["beam_pick"][1]}) and `cpsat`. Two jobs
-at a time, each solver on one core (cpsat with one worker, XLA with one thread); the
-agents are compiled before any timed job. The agent always completes its first greedy
-rollout, so at 1 s it may run longer (its wall time is in BENCHMARKS.json). Figures are
-speed-ups over msa (above 1 is better than msa).
+{raw["anytime"]["beam_pick"][0]}, {raw["anytime"]["beam_pick"][1]}) and `cpsat`; and two
+hybrids up to 20 s: `restarts+agent` (`solve --solver agent --restarts-share
+{anytime_profile.RESTARTS_SHARE:g}`: restarts for half the limit, then the shipped agent
+plays game v2 from the best order restarts found, the better placement kept) and
+`restarts+beam` (the same with beam in the agent's place: what planning with the exact
+model adds without learning). Two jobs at a time, each solver on one core (cpsat with one
+worker, XLA with one thread); the agents are compiled before any timed job. The agent
+always completes its first greedy rollout, so at 1 s it may run longer (its wall time is
+in BENCHMARKS.json). Figures are speed-ups over msa (above 1 is better than msa).
 
 {anytime_profile.markdown(raw["anytime"]["rows"])}
 
-Issue 11's bar, per limit (the shipped agent; headroom against the best known result:
-the best any solver reached on the case in this profile, 60 s included; the last column
-counts the cases where the agent's answer is a completion its lookahead evaluated on the
-way, not a rollout's end):
+Issue 11's bar, per solver and limit (the shipped agent alone and the hybrids; headroom
+against the best known result: the best any solver reached on the case in this profile,
+60 s included; the last column counts the cases where the agent's answer is a completion
+its lookahead evaluated on the way, not a rollout's end):
 
 {anytime_profile.bar(raw["anytime"]["rows"])}
 

@@ -33,6 +33,7 @@ from mallocmuzero.replay.dataset import ReplayDataset
 from mallocmuzero.replay.schema import SequenceSpec
 from mallocmuzero.replay.server import ReplayConfig
 from mallocmuzero.solvers.registry import pretrained_checkpoint
+from mallocmuzero.solvers.restarts import restarts_then
 
 
 def observation_spec(config: ExperimentConfig) -> ObservationSpec:
@@ -108,16 +109,26 @@ class LoadedAgent:
         samples: int = 0,
         seed: int = 0,
         time_limit: float | None = None,
+        restarts_share: float = 0.0,
     ) -> Solution:
         """The agent's rollouts on ``workload``, the best by the cost model.
 
-        See :func:`agent_solve`; anytime with ``time_limit`` seconds.
+        See :func:`agent_solve`; anytime with ``time_limit`` seconds. With
+        ``restarts_share`` > 0, that share of the limit goes to restarts first and the agent
+        plays the rest from the best order found (:func:`restarts_then`).
         """
         first, *others = self.searches
-        return agent_solve(
-            workload, self.params, self.spec, first, samples=samples, seed=seed,
-            more_greedy=others, time_limit=time_limit,
-        )  # fmt: skip
+
+        def play(order: np.ndarray | None, seconds: float | None) -> Solution:
+            return agent_solve(
+                workload, self.params, self.spec, first, samples=samples, seed=seed,
+                more_greedy=others, time_limit=seconds, order=order,
+            )  # fmt: skip
+
+        if not restarts_share:
+            return play(None, time_limit)
+        check_restarts_share(restarts_share, time_limit)
+        return restarts_then(workload, play, time_limit, restarts_share, seed)
 
 
 def solve_time_weights(config: ExperimentConfig) -> list[float]:
@@ -149,12 +160,15 @@ def solve_agent(
     seed: int = 0,
     rollout_weights: Sequence[float] | None = None,
     time_limit: float | None = None,
+    restarts_share: float = 0.0,
 ) -> Solution:
     """The trained agent alone: a greedy search per rollout weight, ``samples`` sampled ones.
 
     Without ``checkpoint``, the checkpoint shipped in the package is used;
     ``rollout_weights`` default to the checkpoint's (see :func:`load_agent`). With
     ``time_limit`` seconds it keeps playing sampled rollouts until the limit (anytime).
+    ``restarts_share`` > 0 gives that share of the limit to restarts first, and the agent
+    plays from the best order found (see :meth:`LoadedAgent.solve`).
     """
     if not checkpoint:
         shipped = pretrained_checkpoint()
@@ -165,8 +179,17 @@ def solve_agent(
         checkpoint = str(shipped)
     if time_limit is not None and time_limit <= 0:
         raise UserError(f"--time-limit must be > 0 (got {time_limit})")
+    check_restarts_share(restarts_share, time_limit)
     agent = load_agent(checkpoint, rollout_weights).compile(samples)
-    return agent.solve(workload, samples=samples, seed=seed, time_limit=time_limit)
+    return agent.solve(workload, samples, seed, time_limit, restarts_share)
+
+
+def check_restarts_share(share: float, time_limit: float | None) -> None:
+    """A user error unless ``share`` is 0 or in (0, 1) with a time limit."""
+    if share and not 0.0 < share < 1.0:
+        raise UserError(f"--restarts-share must be in [0, 1) (got {share})")
+    if share and time_limit is None:
+        raise UserError("--restarts-share needs --time-limit (the share is of the limit)")
 
 
 def optimizer_config(config: ExperimentConfig) -> OptimizerConfig:

@@ -22,16 +22,20 @@ def solve_beam(
     num_offset_actions: int = 8,
     pick_candidates: int = 1,
     pick_encoding: str = "window",
+    order: np.ndarray | None = None,
 ) -> Solution:
     """Beam search of ``width`` states; stops early (keeping the best completion) at the limit.
 
     With ``pick_candidates`` K > 1 it searches game v2, expanding pick and place steps alike.
+    ``order`` (buffer indices) replaces msa's presentation order as the game's base.
     """
     if width < 1:
         raise ValueError(f"beam width must be >= 1 (got {width})")
     deadline = Deadline(time_limit)
     # Slots: [0, width) current beam, [width, 2 width) next beam, scratch, best.
     game = game_for(workload, 2 * width + 2, num_offset_actions, pick_candidates, pick_encoding)
+    if order is not None:
+        game.reset(0, 0, workload.capacity, order=order)
     bank, state = game.bank.arrays, game.state
     scratch, best_slot = 2 * width, 2 * width + 1
     beam = np.array([0], dtype=np.int64)

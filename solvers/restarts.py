@@ -6,6 +6,10 @@ The first try is msa's own order, so restarts is never worse than msa.
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from collections.abc import Callable
+
 import numpy as np
 
 from mallocmuzero.env import cost_model
@@ -20,6 +24,45 @@ def perturbed_order(workload: Workload, key: np.ndarray, sigma: float, rng: np.r
     return cost_model.order_by_key(workload, noisy)
 
 
+@dataclasses.dataclass(frozen=True)
+class RestartsResult:
+    """What a restarts search found: seconds saved, the placement, its order, tries made.
+
+    ``order`` is None when msa's own order stayed the best.
+    """
+
+    saved: float
+    offsets: np.ndarray
+    order: np.ndarray | None
+    tries: int
+
+
+def search_orders(
+    workload: Workload,
+    time_limit: float | None = 10.0,
+    tries: int | None = None,
+    seed: int = 0,
+    max_sigma: float = 1.0,
+) -> RestartsResult:
+    """Run msa on perturbed orders until ``time_limit`` seconds or ``tries`` orders: the best."""
+    if time_limit is None and tries is None:
+        raise ValueError("restarts needs a time limit or a number of tries")
+    deadline = Deadline(time_limit)
+    rng = np.random.default_rng(seed)
+    game = game_for(workload)
+    key = cost_model.memory_boundedness(workload)
+    best = RestartsResult(game.msa_rollout(0), game.offsets(0), None, 1)
+    done = 1
+    while (tries is None or done < tries) and not deadline.expired():
+        order = perturbed_order(workload, key, max_sigma * rng.random(), rng)
+        game.reset(0, 0, workload.capacity, order=order)
+        saved = game.msa_rollout(0)
+        if saved > best.saved:
+            best = RestartsResult(saved, game.offsets(0), order, 0)
+        done += 1
+    return dataclasses.replace(best, tries=done)
+
+
 def solve_restarts(
     workload: Workload,
     time_limit: float | None = 10.0,
@@ -28,22 +71,32 @@ def solve_restarts(
     max_sigma: float = 1.0,
 ) -> Solution:
     """Run msa on perturbed orders until ``time_limit`` seconds or ``tries`` orders."""
-    if time_limit is None and tries is None:
-        raise ValueError("restarts needs a time limit or a number of tries")
-    deadline = Deadline(time_limit)
-    rng = np.random.default_rng(seed)
-    game = game_for(workload)
-    key = cost_model.memory_boundedness(workload)
-    best_saved = game.msa_rollout(0)
-    best = game.offsets(0)
-    done = 1
-    while (tries is None or done < tries) and not deadline.expired():
-        order = perturbed_order(workload, key, max_sigma * rng.random(), rng)
-        game.reset(0, 0, workload.capacity, order=order)
-        saved = game.msa_rollout(0)
-        if saved > best_saved:
-            best_saved, best = saved, game.offsets(0)
-        done += 1
-    return make_solution(
-        workload, best, "restarts", extra={"tries": done, "wall_time_s": deadline.elapsed()}
-    )
+    started = time.monotonic()
+    best = search_orders(workload, time_limit, tries, seed, max_sigma)
+    extra = {"tries": best.tries, "wall_time_s": time.monotonic() - started}
+    return make_solution(workload, best.offsets, "restarts", extra=extra)
+
+
+def restarts_then(
+    workload: Workload,
+    refine: Callable[[np.ndarray | None, float], Solution],
+    time_limit: float,
+    share: float = 0.5,
+    seed: int = 0,
+) -> Solution:
+    """Restarts for ``share`` of ``time_limit``, then ``refine`` from the best order found.
+
+    ``refine(order, seconds)`` searches from that order (None: msa's own stayed the best)
+    for the seconds left, for example the agent playing the game on that base order. The
+    better of the two placements is the answer; ``extra`` holds both sides' figures.
+    """
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"the restarts share must be in (0, 1) (got {share})")
+    started = time.monotonic()
+    found = search_orders(workload, share * time_limit, seed=seed)
+    refined = refine(found.order, time_limit - (time.monotonic() - started))
+    from_refine = refined.estimated_time_s < cost_model.total_time(workload, found.offsets >= 0)
+    offsets = refined.offsets if from_refine else found.offsets
+    extra = {**refined.extra, "restarts_tries": found.tries, "from_refine": from_refine,
+             "wall_time_s": time.monotonic() - started}  # fmt: skip
+    return make_solution(workload, offsets, f"restarts+{refined.solver}", extra=extra)

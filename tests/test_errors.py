@@ -171,3 +171,20 @@ def test_no_traceback_from_the_console_script(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"mallocmuzero: error: {path}: top level must be a JSON object"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--solver", "agent", "--restarts-share", "0.5"], "--restarts-share needs --time-limit"),
+        (["--solver", "agent", "--restarts-share", "1", "--time-limit", "2"], "must be in [0, 1)"),
+        (["--solver", "restarts", "--restarts-share", "0.5"], "an option of --solver agent"),
+    ],
+)
+def test_restarts_share_errors(tmp_path, capsys, options, message):
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(good_dict()))
+    out = tmp_path / "never.json"
+    code, _, err = run_cli(["solve", str(path), *options, "--out", str(out)], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

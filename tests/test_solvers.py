@@ -14,7 +14,7 @@ from mallocmuzero.env.solution import validation_errors
 from mallocmuzero.solvers.beam import solve_beam
 from mallocmuzero.solvers.cpsat import solve_cpsat
 from mallocmuzero.solvers.greedy import solve_all_slow, solve_first_fit, solve_msa
-from mallocmuzero.solvers.restarts import solve_restarts
+from mallocmuzero.solvers.restarts import restarts_then, search_orders, solve_restarts
 
 REL = 1e-9
 
@@ -95,3 +95,33 @@ def test_cpsat_on_a_real_program_is_optimal_and_beats_msa(real_workloads):
     assert_valid(workload, exact)
     assert exact.optimal
     assert exact.estimated_time_s <= msa.estimated_time_s * (1 + REL)
+
+
+def test_beam_from_a_given_order_starts_from_that_orders_msa():
+    """Beam's root is the game on ``order``: stopped at once, it answers msa over that
+    order, which restarts found better than msa's own."""
+    w = random_workload(0, num_buffers=40, num_instructions=50)
+    found = search_orders(w, None, tries=200)
+    assert found.order is not None and found.tries == 200
+    stopped = solve_beam(w, 16, 1e-9, order=found.order)
+    assert np.array_equal(stopped.offsets, found.offsets)
+    assert stopped.estimated_time_s < solve_msa(w).estimated_time_s
+
+
+def test_restarts_then_hands_its_best_order_on_and_keeps_the_better():
+    w = random_workload(1, num_buffers=40, num_instructions=50)
+    handed = []
+
+    def refine(order, seconds):
+        handed.append((order, seconds))
+        return solve_msa(w)  # msa's own order: worse than what restarts found here
+
+    solution = restarts_then(w, refine, time_limit=0.4, share=0.5)
+    ((order, seconds),) = handed
+    assert order is not None and 0 < seconds <= 0.2 + 0.05
+    assert solution.solver == "restarts+msa" and not solution.extra["from_refine"]
+    assert solution.extra["restarts_tries"] > 1
+    assert solution.estimated_time_s < solve_msa(w).estimated_time_s
+    assert_valid(w, solution)
+    with pytest.raises(ValueError, match="share"):
+        restarts_then(w, refine, time_limit=1.0, share=1.0)

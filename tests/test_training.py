@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from mallocmuzero.actors.evaluate import CompletionTrace, agent_solve, play_out
+from mallocmuzero.actors.evaluate import CompletionTrace, agent_solve, play_out, start_from
 from mallocmuzero.agent.checkpoint import load_checkpoint, network_config
 from mallocmuzero.agent.networks import init_params
 from mallocmuzero.agent.search import make_search
@@ -17,10 +17,11 @@ from mallocmuzero.cluster.sync_runner import train_sync
 from mallocmuzero.configs.loader import load_config
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.random_workload import random_workload
-from mallocmuzero.env.solution import make_solution, validation_errors
-from mallocmuzero.env.workload import load_workload, resolve_capacity
+from mallocmuzero.env.solution import load_solution, make_solution, validation_errors
+from mallocmuzero.env.workload import load_workload, resolve_capacity, save_workload
 from mallocmuzero.solvers.greedy import solve_msa
 from mallocmuzero.solvers.registry import pretrained_checkpoint
+from mallocmuzero.solvers.restarts import search_orders
 
 pytest.importorskip("reverb")
 
@@ -98,8 +99,6 @@ def test_config_errors_are_one_line(tmp_path, capsys):
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     w = tmp_path / "w.json"
-    from mallocmuzero.env.workload import save_workload
-
     save_workload(random_workload(0, num_buffers=5, num_instructions=5), w)
     code = main(["solve", str(w), "--solver", "agent", "--checkpoint", str(tmp_path / "nope"),
                  "--out", str(tmp_path / "s.json")])  # fmt: skip
@@ -222,3 +221,40 @@ def test_the_agent_keeps_the_best_completion_its_rollouts_observed(small_suite):
     assert solution.extra["from_completion"] == (trace.saved > end)
     best = solution.all_slow_time_s - solution.estimated_time_s
     assert best == pytest.approx(max(trace.saved, end), rel=1e-12)
+
+
+def test_a_compiled_agent_spends_its_time_limit_on_rollouts(small_suite):
+    """``LoadedAgent.compile`` compiles every search shape a timed solve runs: the solve
+    then compiles nothing (before, the sampled batch compiled inside the user's limit)."""
+    agent = load_agent(str(pretrained_checkpoint())).compile()
+    compiled = [search._cache_size() for search in agent.searches]
+    assert len(compiled) == 2 and min(compiled) >= 1  # the trained weight and weight 1
+    w = resolve_capacity(load_workload(small_suite / "mlp_train.json"), fraction=0.25)
+    solution = agent.solve(w, time_limit=1.0)
+    assert solution.extra["rollouts"] > 2  # a sampled batch finished after the greedy two
+    assert [search._cache_size() for search in agent.searches] == compiled
+
+
+def test_the_agent_plays_from_restarts_best_order(tmp_path):
+    """With a base order, pick candidate 0 follows it, so the first observation's
+    completion of action 0 is msa over that order (restarts' best, better than msa's);
+    the hybrid gives restarts half the limit and keeps the better placement."""
+    agent = load_agent(str(pretrained_checkpoint())).compile()
+    w = random_workload(0, num_buffers=40, num_instructions=50)
+    found = search_orders(w, None, tries=200)
+    assert found.order is not None
+    game = start_from(GameBank.build([w]), agent.spec, w.capacity, 1, (), found.order)
+    game.observe()
+    assert game.completions(0)[0] == pytest.approx(found.saved, rel=1e-12)
+    solution = agent_solve(w, agent.params, agent.spec, agent.searches[0], order=found.order)
+    assert validation_errors(w, solution.offsets, w.capacity) == []
+    saved = solution.all_slow_time_s - solution.estimated_time_s
+    assert saved >= found.saved * (1 - 1e-12)
+    save_workload(w, tmp_path / "w.json")
+    out = tmp_path / "hybrid.json"
+    assert main(["solve", str(tmp_path / "w.json"), "--solver", "agent", "--time-limit", "2",
+                 "--restarts-share", "0.5", "--out", str(out)]) == 0  # fmt: skip
+    hybrid = load_solution(out, w)
+    assert hybrid.solver == "restarts+agent"
+    assert validation_errors(w, hybrid.offsets, w.capacity) == []
+    assert hybrid.estimated_time_s <= solve_msa(w).estimated_time_s
