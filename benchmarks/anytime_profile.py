@@ -227,6 +227,37 @@ def bar(rows: list[dict], solvers: Sequence[str] = ("agent", *HYBRIDS)) -> str:
     return "\n".join(lines)
 
 
+def limits_markdown(rows: list[dict], agent: str = "agent") -> str:
+    """Where restarts beats the agent alone at 20 s: what more time gives each side.
+
+    The agent's and beam's speed-ups from 5 to 60 s (and the agent's rollouts at 60 s)
+    against restarts' from 1 to 60 s (and its tries at 60 s), and the hybrids at 20 s.
+    """
+    by = {(r["workload"], r["fraction"], r["solver"], r["limit_s"]): r for r in rows}
+    cases = sorted({(r["workload"], r["fraction"]) for r in rows if r["fraction"] > 0})
+    lost = [c for c in cases if (*c, agent, 20.0) in by and (*c, "restarts", 20.0) in by
+            and by[(*c, agent, 20.0)]["speedup_over_msa"]
+            < by[(*c, "restarts", 20.0)]["speedup_over_msa"] * (1 - 1e-9)]  # fmt: skip
+
+    def at(case: tuple, solver: str, limit: float, count: str = "") -> str:
+        row = by.get((*case, solver, limit))
+        if row is None:
+            return "-"
+        return f"{row['speedup_over_msa']:.4f}" + (f" ({row[count]:,})" if count in row else "")
+
+    lines = ["| case | agent 5 s | agent 20 s | agent 60 s (rollouts) | beam 60 s | restarts 1 s "
+             "| restarts 60 s (tries) | restarts+agent 20 s | restarts+beam 20 s |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for case in lost:
+        lines.append(
+            f"| {case[0]}@{case[1]:g} | {at(case, agent, 5.0)} | {at(case, agent, 20.0)} "
+            f"| {at(case, agent, BEST_KNOWN_S, 'rollouts')} | {at(case, 'beam', BEST_KNOWN_S)} "
+            f"| {at(case, 'restarts', 1.0)} | {at(case, 'restarts', BEST_KNOWN_S, 'tries')} "
+            f"| {at(case, HYBRIDS[0], 20.0)} | {at(case, HYBRIDS[1], 20.0)} |"
+        )
+    return "\n".join(lines)
+
+
 def minimalloc_markdown(rows: list[dict]) -> str:
     """Per solver on MiniMalloc's instances at the longest limit: full packings, area."""
     rows = [r for r in rows if r["fraction"] == 0]

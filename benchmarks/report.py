@@ -270,6 +270,28 @@ its lookahead evaluated on the way, not a rollout's end):
 
 {anytime_profile.bar(raw["anytime"]["rows"])}
 
+What limits the agent alone, on the cases where restarts beats it at 20 s:
+
+{anytime_profile.limits_markdown(raw["anytime"]["rows"])}
+
+- **Not speed.** From 20 to 60 s the agent plays about three times the rollouts and gains
+  at most 0.3% on these cases; restarts keeps gaining over its hundreds of thousands of
+  orders. A one-off check (not part of `make bench`) sampled the rollouts at twice and
+  four times the Gumbel scale on these five cases at 20 s: no better on the whole
+  (cnn_train@0.1 lost 3.5% at both scales, the others moved between -1.1% and +1.2%);
+  which sampled rollout wins is largely the seed's luck there.
+- **The game's reach from its base order.** Beam over game v2, planning with the exact
+  model, stays below restarts' 1 s result on all five cases even at 60 s: from msa's
+  order, v2's moves (8 rule-chosen pick candidates, 8 offsets per placement) stay near that
+  order, and the better mappings lie at orders far from it. From restarts' best order the
+  same moves gain again: both hybrids beat restarts alone at 20 s on most of these cases.
+- **Learning adds little over exact planning there.** Over the 15 cases the agent's
+  hybrid is ahead of beam's by 0.06% at 20 s and 0.2% at 5 s on average; the network was
+  trained on games from msa's order only.
+- **Next lever:** the order itself. Train on games from perturbed base orders (restarts'
+  kind), so that the agent's refinement is learned where good orders lie, or give the
+  agent an action that proposes the order.
+
 MiniMalloc's 11 challenging instances at {anytime_profile.MINIMALLOC_S:g} s (they all pack
 fully: MiniMalloc places every buffer in under 5 s):
 
