@@ -219,10 +219,12 @@ def bar(rows: list[dict], solvers: Sequence[str] = ("agent", *HYBRIDS)) -> str:
         headroom = [(1 - 1 / a[c]) / (1 - 1 / best[c]) for c in mine if best[c] > 1 + 1e-9]
         recovered = f"{sum(headroom) / len(headroom):.1%}" if headroom else "-"
         completions = sum(by[(*c, solver, limit)].get("from_completion", False) for c in mine)
+        plays = any("rollouts" in by[(*c, solver, limit)] for c in mine)  # beam has no lookahead
+        from_lookahead = f"{completions} of {len(mine)}" if plays else "-"
         lines.append(
             f"| {solver} | {limit:g} s | {worse} of {len(mine)} | {held} of {len(contested)} "
             f"| {ratio:.4f} | {beats_cpsat} of {len(large)} | {recovered} "
-            f"| {completions} of {len(mine)} |"
+            f"| {from_lookahead} |"
         )
     return "\n".join(lines)
 
