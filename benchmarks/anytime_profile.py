@@ -89,6 +89,12 @@ def _key(row: dict) -> tuple:
     return (row["workload"], row["fraction"], row["solver"], row["limit_s"])
 
 
+def _held_out(rows: list[dict]) -> tuple[dict[tuple, dict], list[tuple]]:
+    """The held-out programs' rows by (workload, fraction, solver, limit), and their cases."""
+    mine = [r for r in rows if r["fraction"] > 0]  # fraction 0: MiniMalloc's instances
+    return {_key(r): r for r in mine}, sorted({(r["workload"], r["fraction"]) for r in mine})
+
+
 def run(
     workloads: list[Workload],
     agents: dict[str, str],
@@ -165,11 +171,9 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def markdown(rows: list[dict], reference: str = "restarts") -> str:
     """Per limit and solver: mean speed-up over msa, cases at least as good as restarts."""
-    rows = [r for r in rows if r["fraction"] > 0]  # the held-out programs
-    solvers = list(dict.fromkeys(r["solver"] for r in rows))
-    by = {(r["workload"], r["fraction"], r["solver"], r["limit_s"]): r["speedup_over_msa"]
-          for r in rows}  # fmt: skip
-    cases = sorted({(r["workload"], r["fraction"]) for r in rows})
+    rows_by, cases = _held_out(rows)
+    by = {key: row["speedup_over_msa"] for key, row in rows_by.items()}
+    solvers = list(dict.fromkeys(key[2] for key in by))
     lines = ["| limit | solver | mean speed-up over msa | worst | at least as good as "
              f"{reference} | cases |", "|---|---|---|---|---|---|"]  # fmt: skip
     for limit in LIMITS:
@@ -191,10 +195,8 @@ def bar(rows: list[dict], solvers: Sequence[str] = ("agent", *HYBRIDS)) -> str:
     Headroom recovered is measured against the best speed-up any solver reached on the
     case at any limit of the profile (the best known: ``BEST_KNOWN_S`` is the longest).
     """
-    rows = [r for r in rows if r["fraction"] > 0]  # the held-out programs
-    by = {(r["workload"], r["fraction"], r["solver"], r["limit_s"]): r for r in rows}
-    cases = sorted({(r["workload"], r["fraction"]) for r in rows})
-    best = {c: max(r["speedup_over_msa"] for r in rows if (r["workload"], r["fraction"]) == c)
+    by, cases = _held_out(rows)
+    best = {c: max(r["speedup_over_msa"] for key, r in by.items() if key[:2] == c)
             for c in cases}  # fmt: skip
     lines = [
         "| solver | limit | worse than msa by > 0.1% | >= restarts where restarts beats msa "
@@ -235,8 +237,7 @@ def limits_markdown(rows: list[dict], agent: str = "agent") -> str:
     The agent's and beam's speed-ups from 5 to 60 s (and the agent's rollouts at 60 s)
     against restarts' from 1 to 60 s (and its tries at 60 s), and the hybrids at 20 s.
     """
-    by = {(r["workload"], r["fraction"], r["solver"], r["limit_s"]): r for r in rows}
-    cases = sorted({(r["workload"], r["fraction"]) for r in rows if r["fraction"] > 0})
+    by, cases = _held_out(rows)
     lost = [c for c in cases if (*c, agent, 20.0) in by and (*c, "restarts", 20.0) in by
             and by[(*c, agent, 20.0)]["speedup_over_msa"]
             < by[(*c, "restarts", 20.0)]["speedup_over_msa"] * (1 - 1e-9)]  # fmt: skip
