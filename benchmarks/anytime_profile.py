@@ -15,8 +15,6 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numba
-
 from mallocmuzero.benchmarks import job_pool
 from mallocmuzero.benchmarks.external_yardsticks import area_share, minimalloc_instances
 from mallocmuzero.env import suite
@@ -33,9 +31,8 @@ _AGENTS: dict = {}  # per worker process: label -> loaded agent
 
 
 def _init_worker(agents: dict[str, str]) -> None:
-    """Load and compile every agent once in this worker (one XLA thread, one numba thread)."""
+    """Load and compile every agent once in this worker (one XLA thread)."""
     os.environ["XLA_FLAGS"] = ONE_THREAD
-    numba.set_num_threads(1)  # the agent's lookahead gets no more cores than restarts
     from mallocmuzero.cluster.components import load_agent
 
     for label, checkpoint in agents.items():

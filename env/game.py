@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-import numba
 import numpy as np
 
 from mallocmuzero.env import (
@@ -168,7 +167,7 @@ class BatchedGame:
         self.sampler = sampler
         self.rng = np.random.default_rng(seed)
         self.state = _new_state(num_games, bank, self.spec)
-        self._scratch = _new_state(num_games, bank, self.spec) if self.spec.lookahead else None
+        self._scratch = _new_state(1, bank, self.spec) if self.spec.lookahead else None
         # Each action's msa completion at the last observed states, and msa's completion
         # from each slot's current state when a step made it known (NaN: to compute).
         self._lookahead = observe_kernels.new_lookahead(
@@ -224,13 +223,9 @@ class BatchedGame:
         if self.spec.pick_candidates > 1:
             observe_kernels.observe_picks(arrays, state, features, self.spec.pick_start)
         if self._scratch is not None:
-            args = (arrays, state, self._scratch, features, self.spec.lookahead_start,
-                    self._lookahead)  # fmt: skip
-            if self.num_games > 1 and numba.get_num_threads() > 1:
-                with numba.parallel_chunksize(1):  # slots differ tenfold in cost
-                    observe_kernels.observe_lookahead_parallel(*args)
-            else:
-                observe_kernels.observe_lookahead(*args)
+            observe_kernels.observe_lookahead(
+                arrays, state, self._scratch, features, self.spec.lookahead_start, self._lookahead
+            )
             self._values_current = True
         return self._features.copy(), self._legal.copy()
 

@@ -66,7 +66,6 @@ class ContentKeyedLocator(caching._CacheLocator):
 
     def __init__(self, py_func, source: Path):
         self._lineno = py_func.__code__.co_firstlineno
-        self._py_file = str(source)  # numba's warnings name it
         self._stamp = source_digest(source)
         self._cache_path = str(package_cache_dir() / source.parent.relative_to(PACKAGE_ROOT))
 
@@ -103,6 +102,3 @@ if ContentKeyedLocator not in caching.CacheImpl._locator_classes:
     caching.CacheImpl._locator_classes.insert(0, ContentKeyedLocator)
 
 jit = numba.njit(cache=True, nogil=True)  # every game kernel: compiled once, cached on disk
-# A kernel whose ``numba.prange`` loop over game slots runs on numba's threads: as many as
-# ``NUMBA_NUM_THREADS`` allows (an actor sets it to its declared CPUs, see actors/service.py).
-jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)

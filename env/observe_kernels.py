@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
-from mallocmuzero.env.jit import jit_parallel
 from mallocmuzero.env.kernels import ILLEGAL, PICK, copy_into, jit, reward_if_fast
 from mallocmuzero.env.msa_kernels import (
     NO_GUIDE,
@@ -89,8 +87,8 @@ def lookahead_values(bank, st, g, scratch, memo):
     """Seconds saved in total after each action of slot g followed by msa to the end.
 
     ``memo.values[g, a]`` is filled for every action ``a`` (``ILLEGAL`` where not allowed)
-    and ``memo.msa[g]`` set; the state of slot g is untouched; slot g of ``scratch`` (a
-    state with as many slots) is overwritten. Unless ``memo.known[g]`` is NaN, it is msa's
+    and ``memo.msa[g]`` set; the state of slot g is untouched; slot 0 of ``scratch`` (a
+    one-slot state) is overwritten. Unless ``memo.known[g]`` is NaN, it is msa's
     completion from this state (the previous step's value of the action that led here),
     so msa's own action needs no rollout, and ``memo.guide_*[g]`` holds its decisions;
     else that rollout is played and the guide written. Every other action's completion
@@ -101,10 +99,10 @@ def lookahead_values(bank, st, g, scratch, memo):
     reuse = memo.msa[g] = msa_action(st, g)
     known = memo.known[g]
     if np.isnan(known):
-        copy_into(st, g, scratch, g)
-        play(bank, scratch, g, reuse)
+        copy_into(st, g, scratch, 0)
+        play(bank, scratch, 0, reuse)
         known = msa_rollout_guided(
-            bank, scratch, g, NO_GUIDE, guide_off, guide_rew, guide_off, guide_rew
+            bank, scratch, 0, NO_GUIDE, guide_off, guide_rew, guide_off, guide_rew
         )
     for a in range(values.shape[0]):
         values[a] = ILLEGAL
@@ -115,9 +113,9 @@ def lookahead_values(bank, st, g, scratch, memo):
             continue
         # The buffer this action treats unlike msa: the one it places, or the one it picks.
         diverged = st.pick[g, a] if st.phase[g] == PICK else st.order[g, st.pos[g]]
-        copy_into(st, g, scratch, g)
-        play(bank, scratch, g, a)  # the rollout prepares nothing it does not need
-        values[a] = msa_rollout_guided(bank, scratch, g, diverged, guide_off, guide_rew,
+        copy_into(st, g, scratch, 0)
+        play(bank, scratch, 0, a)  # the rollout prepares nothing it does not need
+        values[a] = msa_rollout_guided(bank, scratch, 0, diverged, guide_off, guide_rew,
                                        memo.rec_off[g, a], memo.rec_rew[g, a])  # fmt: skip
 
 
@@ -128,44 +126,25 @@ def observe_lookahead(bank, st, scratch, features, first, memo):
     Per action: advantage of its msa completion over msa's own choice and whether it is the
     best completion (both 0 when illegal); then msa's completion from here, all in percent
     of the all-slow time. ``memo`` (a :class:`Lookahead`) receives each slot's completions
-    and gives what the last step made known, as in :func:`lookahead_values`. ``scratch``
-    has a slot per game slot.
+    and gives what the last step made known, as in :func:`lookahead_values`.
     """
-    for g in range(features.shape[0]):
-        observe_lookahead_slot(bank, st, g, scratch, features, first, memo)
-
-
-@jit_parallel
-def observe_lookahead_parallel(bank, st, scratch, features, first, memo):
-    """:func:`observe_lookahead` with the slots spread over numba's threads.
-
-    The same values for any number of threads. Call it within
-    ``numba.parallel_chunksize(1)``: a slot's completions cost up to ten times another's
-    (they grow with its program), so threads had better take one slot at a time.
-    """
-    for g in numba.prange(features.shape[0]):
-        observe_lookahead_slot(bank, st, g, scratch, features, first, memo)
-
-
-@jit
-def observe_lookahead_slot(bank, st, g, scratch, features, first, memo):
-    """:func:`observe_lookahead` for slot g alone."""
     n_actions = memo.values.shape[1]
-    for k in range(first, first + 2 * n_actions + 1):
-        features[g, k] = 0.0
-    memo.msa[g] = -1
-    if st.pos[g] >= st.n_order[g]:
-        return
-    lookahead_values(bank, st, g, scratch, memo)
-    values = memo.values[g]
-    scale = 100.0 / bank.time0[st.wid[g]]
-    baseline = values[memo.msa[g]]
-    best = np.argmax(values)
-    for a in range(n_actions):
-        if values[a] != ILLEGAL:
-            features[g, first + 2 * a] = scale * (values[a] - baseline)
-            features[g, first + 2 * a + 1] = 1.0 if a == best else 0.0
-    features[g, first + 2 * n_actions] = scale * (baseline - st.saved[g])
+    for g in range(features.shape[0]):
+        for k in range(first, first + 2 * n_actions + 1):
+            features[g, k] = 0.0
+        memo.msa[g] = -1
+        if st.pos[g] >= st.n_order[g]:
+            continue
+        lookahead_values(bank, st, g, scratch, memo)
+        values = memo.values[g]
+        scale = 100.0 / bank.time0[st.wid[g]]
+        baseline = values[memo.msa[g]]
+        best = np.argmax(values)
+        for a in range(n_actions):
+            if values[a] != ILLEGAL:
+                features[g, first + 2 * a] = scale * (values[a] - baseline)
+                features[g, first + 2 * a + 1] = 1.0 if a == best else 0.0
+        features[g, first + 2 * n_actions] = scale * (baseline - st.saved[g])
 
 
 @jit

@@ -230,40 +230,6 @@ def test_lookahead_reuses_the_chosen_actions_completion_exactly(seed, frac):
         legal = out.legal
 
 
-def test_the_lookahead_is_the_same_on_one_thread_and_on_several():
-    """The lookahead spreads a batch's slots over numba's threads (game v2, programs of
-    different sizes, so the threads finish out of turn): every observation equals, bit for
-    bit, the one the serial kernel writes for the same states."""
-    import numba
-
-    workloads = [random_workload(s, 15 + 20 * s, capacity_fraction=0.3) for s in range(4)]
-    spec = ObservationSpec(num_offset_actions=4, lookahead=True, pick_candidates=4)
-    bank, slots = GameBank.build(workloads), 8
-    games = [BatchedGame(bank, slots, spec=spec) for _ in range(2)]
-    for game in games:
-        game.reset_all([g % 4 for g in range(slots)], [w.capacity for w in workloads] * 2)
-    threads, rng = numba.get_num_threads(), np.random.default_rng(0)
-    assert threads > 1, "the test machine gives numba one thread: nothing runs in parallel"
-    parallel, _ = games[0].observe()
-    numba.set_num_threads(1)
-    try:
-        serial, legal = games[1].observe()
-    finally:
-        numba.set_num_threads(threads)
-    steps = 0
-    while not all(games[0].is_done(g) for g in range(slots)):
-        assert np.array_equal(parallel, serial)
-        actions = np.array([int(rng.choice(np.flatnonzero(row))) for row in legal])
-        parallel = games[0].step(actions).features
-        numba.set_num_threads(1)
-        try:
-            out = games[1].step(actions)
-        finally:
-            numba.set_num_threads(threads)
-        serial, legal, steps = out.features, out.legal, steps + 1
-    assert steps > 20
-
-
 def test_following_the_lookahead_is_beam_width_one(real_workloads):
     """Taking the best completion at every step reproduces beam search of width 1."""
     from mallocmuzero.env.workload import resolve_capacity
