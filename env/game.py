@@ -128,7 +128,7 @@ def _new_state(num_games: int, bank: GameBank, spec: ObservationSpec) -> kernels
         order=np.zeros((g, b), i64),
         n_order=np.zeros(g, i64),
         pos=np.zeros(g, i64),
-        placed=np.zeros((g, b), i64),
+        placed=np.zeros((g, 4, b), i64),
         n_placed=np.zeros(g, i64),
         saved=np.zeros(g, f64),
         remaining=np.zeros(g, f64),

@@ -24,6 +24,7 @@ from mallocmuzero.env.jit import jit
 NOT_PLACED = -1
 ILLEGAL = -1.0e300  # returned by apply() for an illegal action
 PLACE, PICK = 0, 1  # a slot's phase: decide the current buffer, or choose which is next
+LO, HI, START, END = 0, 1, 2, 3  # the rows of State.placed
 
 
 class Bank(NamedTuple):
@@ -57,7 +58,7 @@ class State(NamedTuple):
     order: np.ndarray  # [G, maxB] local buffer indices presented, in order
     n_order: np.ndarray  # [G]
     pos: np.ndarray  # [G] index into order of the current buffer
-    placed: np.ndarray  # [G, maxB] local indices of placed buffers, by offset ascending
+    placed: np.ndarray  # [G, 4, maxB] placed buffers' lo, hi, start and end; lo ascending
     n_placed: np.ndarray  # [G]
     saved: np.ndarray  # [G] seconds saved so far
     remaining: np.ndarray  # [G] standalone savings of undecided buffers
@@ -130,14 +131,11 @@ def overlapping_intervals(bank, st, g, s, e, lo, hi):
 
     They come by ``lo`` ascending, as the placed list is kept.
     """
-    base = bank.buf_off[st.wid[g]]
     n = 0
-    for i in range(st.n_placed[g]):
-        p = st.placed[g, i]
-        if bank.start[base + p] < e and bank.end[base + p] > s:
-            lo[n] = st.offset[g, p]
-            hi[n] = lo[n] + bank.size[base + p]
-            n += 1
+    for i in range(st.n_placed[g]):  # branch-free: whether a buffer is live is a coin toss
+        lo[n] = st.placed[g, LO, i]
+        hi[n] = st.placed[g, HI, i]
+        n += (st.placed[g, START, i] < e) & (st.placed[g, END, i] > s)
     return n
 
 
@@ -249,17 +247,32 @@ def decide(bank, st, g, action):
     if action < st.cand_off.shape[1]:
         reward = st.cand_reward[g]
         offset = st.offset[g, b] = st.cand_off[g, action]
-        k = st.n_placed[g]  # insert into the placed list, kept by offset ascending
-        while k > 0 and st.offset[g, st.placed[g, k - 1]] > offset:
-            st.placed[g, k] = st.placed[g, k - 1]
-            k -= 1
-        st.placed[g, k] = b
-        st.n_placed[g] += 1
+        _insert_placed(st, g, offset, offset + bank.size[base + b], bank.start[base + b],
+                       bank.end[base + b])  # fmt: skip
         _apply_fast(bank, st, g, b)
         st.saved[g] += reward
     st.remaining[g] -= bank.saving[base + b]
     st.pos[g] += 1
     return reward
+
+
+@jit
+def _insert_placed(st, g, lo, hi, start, end):
+    """Insert a buffer at ``[lo, hi)`` live over ``[start, end)`` into slot g's placed list.
+
+    The list is kept by ``lo`` ascending; its four fields lie in rows of their own, so
+    :func:`overlapping_intervals` scans them without a lookup per placed buffer.
+    """
+    k = st.n_placed[g]
+    while k > 0 and st.placed[g, LO, k - 1] > lo:
+        for f in range(4):
+            st.placed[g, f, k] = st.placed[g, f, k - 1]
+        k -= 1
+    st.placed[g, LO, k] = lo
+    st.placed[g, HI, k] = hi
+    st.placed[g, START, k] = start
+    st.placed[g, END, k] = end
+    st.n_placed[g] += 1
 
 
 @jit
@@ -272,7 +285,9 @@ def copy_into(src_st, src, dst_st, dst):
     dst_st.order[dst, :] = src_st.order[src, :]
     dst_st.n_order[dst] = src_st.n_order[src]
     dst_st.pos[dst] = src_st.pos[src]
-    dst_st.placed[dst, :] = src_st.placed[src, :]
+    n_placed = src_st.n_placed[src]
+    for f in range(4):
+        dst_st.placed[dst, f, :n_placed] = src_st.placed[src, f, :n_placed]
     dst_st.n_placed[dst] = src_st.n_placed[src]
     dst_st.saved[dst] = src_st.saved[src]
     dst_st.remaining[dst] = src_st.remaining[src]

@@ -54,8 +54,8 @@ def msa_rollout_guided(bank, st, g, diverged, guide_off, guide_rew, rec_off, rec
     fit is not searched. ``diverged`` = ``NO_GUIDE`` computes every buffer. Each decision
     is written to ``rec_off`` and ``rec_rew`` when they are not empty.
     """
-    lo = np.empty(st.placed.shape[1], dtype=np.int64)  # scratch for best_fit_bottom
-    hi = np.empty(st.placed.shape[1], dtype=np.int64)
+    lo = np.empty(st.placed.shape[2], dtype=np.int64)  # scratch for best_fit_bottom
+    hi = np.empty(st.placed.shape[2], dtype=np.int64)
     d_start = np.empty(GUIDE_INTERVALS, dtype=np.int64)  # live ranges of the divergences
     d_end = np.empty(GUIDE_INTERVALS, dtype=np.int64)
     base = bank.buf_off[st.wid[g]]

@@ -214,8 +214,8 @@ def observe_batch(bank, st, window, features, legal):
 @jit
 def observe_picks(bank, st, features, first):
     """Write game v2's block from column ``first`` (layout: observation.py); K > 1 only."""
-    lo = np.empty(st.placed.shape[1], dtype=np.int64)  # scratch for best_fit_bottom
-    hi = np.empty(st.placed.shape[1], dtype=np.int64)
+    lo = np.empty(st.placed.shape[2], dtype=np.int64)  # scratch for best_fit_bottom
+    hi = np.empty(st.placed.shape[2], dtype=np.int64)
     for g in range(features.shape[0]):
         if st.phase[g] != PICK:
             continue
