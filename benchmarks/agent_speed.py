@@ -9,23 +9,31 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from functools import partial
+from pathlib import Path
 
 import jax
+import numba
 import numpy as np
 
-from mallocmuzero.actors.self_play import SelfPlay
+from mallocmuzero.actors.self_play import SelfPlay, game_groups, overlap_groups
+from mallocmuzero.actors.service import thread_limits
 from mallocmuzero.actors.workload_sampler import CapacitySampler
 from mallocmuzero.agent.checkpoint import network_config
 from mallocmuzero.agent.networks import init_params
 from mallocmuzero.agent.search import make_search
 from mallocmuzero.cluster.components import observation_spec, optimizer_config
 from mallocmuzero.configs.schema import ExperimentConfig
-from mallocmuzero.env.game import BatchedGame, GameBank
-from mallocmuzero.env.workload import Workload
+from mallocmuzero.env.game import GameBank
+from mallocmuzero.env.workload import Workload, load_workload
 from mallocmuzero.learner.targets import Batch
 from mallocmuzero.learner.train_state import init_train_state, make_train_step
 
@@ -39,14 +47,20 @@ def _timed(fn, seconds: float) -> tuple[int, float]:
     return count, time.perf_counter() - start
 
 
-def search_speed(workloads: Sequence[Workload], seconds: float = 5.0) -> dict[str, float]:
+def search_speed(
+    workloads: Sequence[Workload], seconds: float = 5.0, lookahead_only: bool = False
+) -> dict[str, float]:
     """Simulations per second: the self-play core, without and with lookahead, vs raw search.
 
     The raw call searches the states the core is at: a search costs more on mid-game
     states than on fresh ones (measured 24 against 15 ms for this batch), so a baseline on
     fresh states alone would flatter it. The lookahead observation (N+1 msa completions
     per game step) is a feature the game computes, so the core is timed both ways: without
-    it the figure is the core's own overhead, with it the cost of the feature too.
+    it the figure is the core's own overhead, with it the cost of the feature too. The
+    core splits its games in the groups it would in an actor with this process's threads
+    (:func:`~mallocmuzero.actors.self_play.overlap_groups`); ``_one_group`` is the core
+    with lookahead in one group, its game steps not overlapping its searches.
+    ``lookahead_only``: the default game with lookahead alone.
     """
     config = ExperimentConfig()
     sampler = CapacitySampler(list(workloads), 0.05, 0.6)
@@ -57,15 +71,19 @@ def search_speed(workloads: Sequence[Workload], seconds: float = 5.0) -> dict[st
     )
     keys = iter(jax.random.split(jax.random.PRNGKey(0), 1_000_000))
     blocks = {}
-    variants = {"": {"lookahead": False}, "_lookahead": {"lookahead": True},
-                "_lookahead_v1": {"lookahead": True, "pick_candidates": 1}}  # fmt: skip
+    groups = overlap_groups()
+    variants = {"_lookahead": ({"lookahead": True}, groups)}
+    if not lookahead_only:
+        variants |= {"": ({"lookahead": False}, groups),
+                     "_lookahead_v1": ({"lookahead": True, "pick_candidates": 1}, groups),
+                     "_lookahead_one_group": ({"lookahead": True}, 1)}  # fmt: skip
     bank = GameBank.build(workloads)
-    for suffix, changes in variants.items():
+    for suffix, (changes, n_groups) in variants.items():
         spec = dataclasses.replace(observation_spec(config), **changes)
         net = network_config(config, spec.num_actions)
-        game = BatchedGame(bank, config.actors.num_games, spec, sampler)
+        games = game_groups(bank, config.actors.num_games, spec, sampler, 0, n_groups)
         params = init_params(net, spec.size)
-        core = SelfPlay(game, search, add=None)
+        core = SelfPlay(games, search, add=None)
         blocks[f"core{suffix}"] = partial(core.step, params)
         blocks[f"raw{suffix}"] = partial(_raw_search, search, params, keys, core)
 
@@ -78,13 +96,23 @@ def search_speed(workloads: Sequence[Workload], seconds: float = 5.0) -> dict[st
             totals[name][0] += n
             totals[name][1] += t
     rates = {f"{name}_sims_per_s": n * sims / t for name, (n, t) in totals.items()}
-    return {
-        **rates,
-        "ratio": rates["core_sims_per_s"] / rates["raw_sims_per_s"],
-        "ratio_lookahead": rates["core_lookahead_sims_per_s"] / rates["raw_lookahead_sims_per_s"],
-        "ratio_lookahead_v1": rates["core_lookahead_v1_sims_per_s"]
-        / rates["raw_lookahead_v1_sims_per_s"],
-    }
+    ratios = {f"ratio{suffix}": rates[f"core{suffix}_sims_per_s"] / rates[f"raw{suffix}_sims_per_s"]
+              for suffix in variants}  # fmt: skip
+    return {**rates, **ratios, "groups": groups, "threads": numba.get_num_threads()}
+
+
+def one_cpu_search_speed(workload_dir: str, seconds: float = 5.0) -> dict[str, float]:
+    """:func:`search_speed` with lookahead alone, in a process held to one thread.
+
+    As in an actor that declares one CPU (its XLA and numba threads: ``thread_limits(1)``).
+    """
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", **thread_limits(1)}
+    command = [sys.executable, "-m", "mallocmuzero.benchmarks.agent_speed",
+               "--workloads", workload_dir, "--seconds", str(seconds)]  # fmt: skip
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"the one-CPU search bench failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _raw_search(search, params, keys, core: SelfPlay) -> None:
@@ -119,3 +147,17 @@ def learner_speed(seconds: float = 5.0) -> dict[str, float]:
 
     n, t = _timed(step, seconds)
     return {"batch": b, "train_steps_per_s": n / t, "device": jax.devices()[0].platform}
+
+
+def main() -> None:
+    """Print :func:`search_speed` with lookahead alone as JSON (see one_cpu_search_speed)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", required=True, help="a folder of workload JSON files")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    workloads = [load_workload(p) for p in sorted(Path(args.workloads).glob("*.json"))]
+    print(json.dumps(search_speed(workloads, args.seconds, lookahead_only=True)))
+
+
+if __name__ == "__main__":
+    main()

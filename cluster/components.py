@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 
 from mallocmuzero.actors.evaluate import agent_solve, compile_searches
-from mallocmuzero.actors.self_play import SelfPlay
+from mallocmuzero.actors.self_play import SelfPlay, game_groups, overlap_groups
 from mallocmuzero.actors.workload_sampler import CapacitySampler, load_split
 from mallocmuzero.agent.checkpoint import dataclass_from_section, load_checkpoint, network_config
 from mallocmuzero.agent.networks import NetworkConfig
 from mallocmuzero.agent.search import lookahead_returns, make_search
 from mallocmuzero.configs.schema import ExperimentConfig, rollout_weight_problem
 from mallocmuzero.env.augment import augment
-from mallocmuzero.env.game import BatchedGame, GameBank
+from mallocmuzero.env.game import GameBank
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.solution import Solution
 from mallocmuzero.env.workload import Workload
@@ -238,13 +238,17 @@ def make_self_play(
     add: Callable[[dict[str, np.ndarray], np.ndarray], None] | None,
     seed: int,
 ) -> SelfPlay:
-    """A self-play core over ``workloads`` at the config's capacities, writing to ``add``."""
+    """A self-play core over ``workloads`` at the config's capacities, writing to ``add``.
+
+    Its games are split in two groups whose searches and game steps overlap where this
+    process may use two cores (:func:`~mallocmuzero.actors.self_play.overlap_groups`).
+    """
     wc = config.workloads
     sampler = CapacitySampler(workloads, wc.capacity_fraction_min, wc.capacity_fraction_max)
-    game = BatchedGame(
-        GameBank.build(workloads), config.actors.num_games, observation_spec(config), sampler, seed
-    )
-    return SelfPlay(game, agent_search(config), add, seed=seed)
+    groups = min(overlap_groups(), config.actors.num_games)
+    games = game_groups(GameBank.build(workloads), config.actors.num_games,
+                        observation_spec(config), sampler, seed, groups)  # fmt: skip
+    return SelfPlay(games, agent_search(config), add, seed=seed)
 
 
 def make_learner(config: ExperimentConfig, state: Any = None) -> Learner:
