@@ -128,10 +128,26 @@ def agent_markdown(result: dict) -> str:
 
 def speed_markdown(search: dict, learner: dict) -> str:
     """Section (c): the self-play core against the raw search, and the learner."""
-    lookahead_rate, lookahead_ratio = search["core_lookahead_sims_per_s"], search["ratio_lookahead"]
-    raw_lookahead_rate = search["raw_lookahead_sims_per_s"]
-    raw_v1, core_v1 = search["raw_lookahead_v1_sims_per_s"], search["core_lookahead_v1_sims_per_s"]
-    ratio_v1 = search["ratio_lookahead_v1"]
+    variants = {"": "", "_lookahead": ", lookahead observations",
+                "_lookahead_v1": ", lookahead observations, game v1",
+                "_lookahead_one_group": ", lookahead observations, one group"}  # fmt: skip
+    rows = [(f"{who}{what}", kind, suffix) for suffix, what in variants.items()
+            for who, kind in (("raw search call", "raw"), ("self-play core", "core"))]  # fmt: skip
+    one_cpu = search.get("one_cpu")
+    table = "\n".join(
+        f"| {label} | {search[f'{kind}{suffix}_sims_per_s']:,.0f} simulations | "
+        + ("1.00" if kind == "raw" else f"{search[f'ratio{suffix}']:.2f}")
+        + " |"
+        for label, kind, suffix in rows
+    )
+    if one_cpu:
+        table += (
+            f"\n| one thread: raw search call, lookahead observations | "
+            f"{one_cpu['raw_lookahead_sims_per_s']:,.0f} simulations | 1.00 |"
+            f"\n| one thread: self-play core with lookahead | "
+            f"{one_cpu['core_lookahead_sims_per_s']:,.0f} simulations | "
+            f"{one_cpu['ratio_lookahead']:.2f} |"
+        )
     return f"""\
 Default config (game v2 with 8 rule pick slots, 64 games, 16 simulations, latent 128, MLP
 256x256), random parameters.
@@ -144,14 +160,17 @@ only for buffers whose live range meets one decided otherwise, the same values b
 the game's share of the work, which grows with the program); and jitted learner steps on
 synthetic batches of {learner["batch"]} ({learner["device"]}; XLA uses every core here).
 
+With {search.get("threads", "?")} threads, as here, the core splits its games in
+{search.get("groups", 1)} groups and starts each group's search before stepping the group
+searched before it, so that the game step runs on one core while the search runs on the
+other (an XLA search of this size keeps about one core busy). That is how an actor that
+declares two CPUs runs, and the driver of a local run. "One group" is the same core with
+its game steps between its searches. "One thread" is a separate process held to one XLA
+and one numba thread, as an actor that declares one CPU (the default) runs: one group.
+
 | what | per second | ratio |
 |---|---|---|
-| raw search call | {search["raw_sims_per_s"]:,.0f} simulations | 1.00 |
-| self-play core | {search["core_sims_per_s"]:,.0f} simulations | {search["ratio"]:.2f} |
-| raw search call, lookahead observations | {raw_lookahead_rate:,.0f} simulations | 1.00 |
-| self-play core with lookahead | {lookahead_rate:,.0f} simulations | {lookahead_ratio:.2f} |
-| raw search call, lookahead observations, game v1 | {raw_v1:,.0f} simulations | 1.00 |
-| self-play core with lookahead, game v1 | {core_v1:,.0f} simulations | {ratio_v1:.2f} |
+{table}
 | learner train step | {learner["train_steps_per_s"]:.1f} steps | |"""
 
 

@@ -180,11 +180,14 @@ def main() -> None:
     if "search" in sections:
         say("[bench] search and learner speed ...")
         raw["search"] = agent_speed.search_speed(workloads, seconds=args.throughput_seconds)
+        raw["search"]["one_cpu"] = agent_speed.one_cpu_search_speed(
+            args.workloads, seconds=args.throughput_seconds
+        )
         raw["learner"] = agent_speed.learner_speed(seconds=args.throughput_seconds)
         sp, lr = raw["search"], raw["learner"]
         say(f"  search: core {sp['core_sims_per_s']:,.0f} sims/s ({sp['ratio']:.0%} of raw), "
             f"with lookahead {sp['core_lookahead_sims_per_s']:,.0f} "
-            f"({sp['ratio_lookahead']:.0%}); "
+            f"({sp['ratio_lookahead']:.0%}; one thread {sp['one_cpu']['ratio_lookahead']:.0%}); "
             f"learner {lr['train_steps_per_s']:.1f} steps/s")  # fmt: skip
     budgets = {
         "restarts_s": args.restarts_seconds,
