@@ -133,6 +133,11 @@ class SelfPlay:
             self.add(steps, done)
         return done
 
+    def wait(self) -> None:
+        """Block until the search started for the next call, if any, has finished."""
+        if self._in_flight is not None:
+            jax.block_until_ready(self._in_flight[1].action)
+
     def _play(self, group: int, game: BatchedGame, out: Any) -> tuple[Step, np.ndarray]:
         """Step one group with its search's actions; its step records and done flags."""
         actions, weights, root_value = jax.device_get(

@@ -38,12 +38,22 @@ from mallocmuzero.learner.targets import Batch
 from mallocmuzero.learner.train_state import init_train_state, make_train_step
 
 
-def _timed(fn, seconds: float) -> tuple[int, float]:
+def _timed(fn, seconds: float, settle=None) -> tuple[int, float]:
+    """Calls of ``fn`` in about ``seconds``, and their time.
+
+    ``settle`` waits for work a call leaves running for the next one: once before the clock
+    starts and once before it stops, so a block neither starts with it under way nor
+    leaves it to the next block (the first call gets one finished, the last one's is timed).
+    """
     fn()  # warm-up and compile
+    if settle is not None:
+        settle()
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         fn()
         count += 1
+    if settle is not None:
+        settle()
     return count, time.perf_counter() - start
 
 
@@ -84,15 +94,15 @@ def search_speed(
         games = game_groups(bank, config.actors.num_games, spec, sampler, 0, n_groups)
         params = init_params(net, spec.size)
         core = SelfPlay(games, search, add=None)
-        blocks[f"core{suffix}"] = partial(core.step, params)
-        blocks[f"raw{suffix}"] = partial(_raw_search, search, params, keys, core)
+        blocks[f"core{suffix}"] = (partial(core.step, params), core.wait)
+        blocks[f"raw{suffix}"] = (partial(_raw_search, search, params, keys, core), None)
 
     sims = config.actors.num_games * config.search.num_simulations
     # Alternate short blocks so that all see the same machine load.
     totals = {name: [0, 0.0] for name in blocks}
     for _ in range(5):
-        for name, fn in blocks.items():
-            n, t = _timed(fn, seconds / 5)
+        for name, (fn, settle) in blocks.items():
+            n, t = _timed(fn, seconds / 5, settle)
             totals[name][0] += n
             totals[name][1] += t
     rates = {f"{name}_sims_per_s": n * sims / t for name, (n, t) in totals.items()}
