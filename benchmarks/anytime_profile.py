@@ -189,6 +189,16 @@ def markdown(rows: list[dict], reference: str = "restarts") -> str:
     return "\n".join(lines)
 
 
+def mean_edge(rows: list[dict], solver: str, other: str, limit: float) -> float:
+    """Mean speed-up of ``solver`` less ``other``'s over the held-out cases both ran."""
+    rows_by, cases = _held_out(rows)
+    pairs = [(rows_by[(*c, solver, limit)], rows_by[(*c, other, limit)]) for c in cases
+             if (*c, solver, limit) in rows_by and (*c, other, limit) in rows_by]  # fmt: skip
+    if not pairs:
+        return float("nan")
+    return sum(a["speedup_over_msa"] - b["speedup_over_msa"] for a, b in pairs) / len(pairs)
+
+
 def bar(rows: list[dict], solvers: Sequence[str] = ("agent", *HYBRIDS)) -> str:
     """Issue 11's bar per solver and limit: against msa, restarts and cpsat at equal time.
 
