@@ -127,8 +127,11 @@ class SelfPlay:
             records.append(self._play(i, game, out))
             out = following
         self._in_flight = (greedy, out) if n > 1 else None
-        steps = Step(*(np.concatenate(field) for field in zip(*(r[0] for r in records))))
-        done = np.concatenate([r[1] for r in records])
+        if n == 1:
+            steps, done = records[0]
+        else:
+            steps = Step(*(np.concatenate(field) for field in zip(*(r[0] for r in records))))
+            done = np.concatenate([r[1] for r in records])
         if self.add is not None:
             self.add(steps, done)
         return done
