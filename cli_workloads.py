@@ -54,6 +54,26 @@ def cmd_workloads_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workloads_generate(args: argparse.Namespace) -> int:
+    """Draw and compile random programs of several model families (cached)."""
+    from mallocmuzero.env import generator
+
+    if args.count < 1:
+        raise UserError(f"--count must be >= 1 (got {args.count})")
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be >= 1 (got {args.jobs})")
+    say = None if args.quiet else lambda line: print(line, flush=True)
+    built = generator.generate(args.out, args.count, seed=args.seed, jobs=args.jobs, progress=say)
+    heldout = sum(1 for p in built.values() if p["split"] == "heldout")
+    families = len({generator.family_of(name) for name in built})
+    print(
+        f"{len(built)} programs of {families} families in {args.out} "
+        f"({len(built) - heldout} train, {heldout} held out: "
+        f"{', '.join(generator.HELDOUT_FAMILIES)})"
+    )
+    return 0
+
+
 def cmd_workloads_import(args: argparse.Namespace) -> int:
     """Import an XLA dump folder, an HLO text file or a MiniMalloc CSV."""
     from mallocmuzero.env.workload import resolve_capacity, save_workload
@@ -184,6 +204,17 @@ def add_workloads_commands(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--only", nargs="*", help="build only these programs")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=cmd_workloads_build)
+    gen = wsub.add_parser(
+        "generate", help="draw and compile random programs of several model families (cached)"
+    )
+    gen.add_argument("--count", type=int, default=300, help="programs to draw (default 300)")
+    gen.add_argument(
+        "--out", default="workloads/generated", help="folder (default workloads/generated)"
+    )
+    gen.add_argument("--seed", type=int, default=0, help="the draw's seed (default 0)")
+    gen.add_argument("--jobs", type=int, default=1, help="compiling processes (default 1)")
+    gen.add_argument("--quiet", action="store_true", help="no progress lines")
+    gen.set_defaults(func=cmd_workloads_generate)
     imp = wsub.add_parser("import", help="import an XLA dump folder, HLO text or MiniMalloc CSV")
     imp.add_argument("source")
     imp.add_argument("--out", required=True)

@@ -221,8 +221,9 @@ def replay_config(
 
 
 def base_workloads(config: ExperimentConfig) -> list[Workload]:
-    """The programs of the config's training split."""
-    return load_split(config.workloads.dir, config.workloads.split)
+    """The programs of the config's training split (its first ``max_programs``, if set)."""
+    programs = load_split(config.workloads.dir, config.workloads.split)
+    return programs[: config.workloads.max_programs or None]
 
 
 def training_workloads(config: ExperimentConfig, base: list[Workload], seed: int) -> list[Workload]:

@@ -64,6 +64,7 @@ class Supervisor:
         self.metrics: dict[str, float] = {}
         self.window = collections.Counter()  # figures since the last log line
         self.last_eval: dict[str, float] = {}
+        self.snapshot_due: float | None = None  # the snapshot minute the next checkpoint keeps
 
     # ----------------------------------------------------------------- roles
     def _start_replay(self, restore_from: Path | None) -> None:
@@ -275,6 +276,7 @@ class Supervisor:
         meta = run_checkpoint.agent_meta(
             step, components.observation_spec(self.config),
             self.counters["self_play_steps"], self.counters["self_play_episodes"],
+            train_seconds=round(self.counters["train_seconds"], 1),
         )  # fmt: skip
         counts = {}
 
@@ -291,7 +293,19 @@ class Supervisor:
         )
         save_checkpoint(self.run_dir / "checkpoint", state.params, self.config, meta)
         self.progress(f"[train] checkpoint {folder.name}: {counts['replay_items']} replay items")
+        if self.snapshot_due is not None:
+            snapshot = self.run_dir / "snapshots" / f"minute_{self.snapshot_due:06.1f}"
+            save_checkpoint(snapshot, state.params, self.config, meta)
+            self.progress(f"[train] snapshot {snapshot.name} (learner step {step})")
+            self.snapshot_due = None
         return folder
+
+    def _snapshot_minute(self, train_seconds: float) -> float | None:
+        """The latest snapshot minute passed and not yet kept, or None."""
+        kept = {p.name for p in (self.run_dir / "snapshots").glob("minute_*")}
+        passed = [m for m in self.config.run.snapshot_minutes if m * 60 <= train_seconds]
+        due = [m for m in passed if f"minute_{m:06.1f}" not in kept]
+        return max(due) if due else None
 
     # ------------------------------------------------------------- the loop
     def _stop_due(self, now: float, started: float) -> None:
@@ -311,10 +325,15 @@ class Supervisor:
         started = last_log = last_ckpt = last_eval = time.monotonic()
         previous = self._replay_stats()
         checkpoint_due = False
+        resumed_seconds = self.counters["train_seconds"]
         while True:
             self._wait(timeout=0.5)
             now = time.monotonic()
+            self.counters["train_seconds"] = resumed_seconds + now - started
             self._stop_due(now, started)
+            if self.snapshot_due is None:
+                self.snapshot_due = self._snapshot_minute(self.counters["train_seconds"])
+                checkpoint_due |= self.snapshot_due is not None
             if now - last_log >= c.log_interval_s:
                 previous = self._log(now - last_log, previous, now - started)
                 last_log = now

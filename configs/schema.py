@@ -78,6 +78,7 @@ class WorkloadsConfig(Section):
     augment_windows: int = knob(8, low=0)  # random schedule windows of long programs
     augment_jitters: int = knob(8, low=0)  # copies with log-normal size jitter
     augment_sigma: float = knob(0.3, low=0.0)
+    max_programs: int = knob(0, low=0)  # the first N programs of the split by name; 0: all
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -223,6 +224,9 @@ class RunConfig(Section):
     log_interval_s: float = knob(10.0, above=0.0)  # progress line and TensorBoard scalars
     checkpoint_interval_minutes: float = knob(5.0, above=0.0)
     keep_checkpoints: int = knob(3, low=1)
+    # Training minutes (summed over resumes) at which the agent's parameters are kept for
+    # good in RUN/snapshots/minute_<m>/ (a learning curve's points; params only, small).
+    snapshot_minutes: tuple = knob((10.0, 20.0, 40.0, 80.0, 120.0, 160.0, 240.0), above=0.0)
 
 
 SECTIONS: dict[str, type] = {

@@ -331,8 +331,11 @@ PROGRAMS: tuple[Program, ...] = (
 
 
 def split_of(name: str, default: str = "train") -> str:
-    """The suite split of a program name (``default`` for a workload not in the suite)."""
-    return next((p.split for p in PROGRAMS if p.name == name), default)
+    """The split of a built-in or generated program's name (``default`` for any other)."""
+    from mallocmuzero.env.generator import generated_split
+
+    builtin = next((p.split for p in PROGRAMS if p.name == name), None)
+    return builtin or generated_split(name) or default
 
 
 def program(name: str) -> Program:
