@@ -19,7 +19,7 @@ from mallocmuzero.cli_workloads import (
     load_with_capacity,
     print_table,
 )
-from mallocmuzero.errors import UserError
+from mallocmuzero.errors import ArgumentError, UserError
 
 DEFAULT_ENVIRONMENT = {
     "JAX_PLATFORMS": "cpu",  # the learner of a distributed run picks its own device
@@ -78,7 +78,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
         f"of {fmt_bytes(workload.capacity)}"
     )
     if solution.optimal is not None:
-        line += f", optimal={solution.optimal}, bound {solution.bound_time_s:.6g} s"
+        bound = solution.bound_time_s
+        line += f", optimal={solution.optimal}, " + (
+            f"bound {bound:.6g} s" if bound is not None else "no bound yet"
+        )
     print(line)
     print(f"wrote {args.out}")
     if args.png:
@@ -176,9 +179,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     from mallocmuzero.actors.workload_sampler import load_split
     from mallocmuzero.cluster.components import check_restarts_share, load_agent
+    from mallocmuzero.errors import check_time_limit
 
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise UserError(f"--time-limit must be > 0 (got {args.time_limit})")
+    check_time_limit(args.time_limit)
     check_restarts_share(args.restarts_share, args.time_limit)
     agent = load_agent(args.checkpoint, args.rollout_weight).compile(args.samples)
     workloads = load_split(args.workloads, args.suite)
@@ -316,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"mallocmuzero: error: {exc}", file=sys.stderr)
+        message = exc.as_flag() if isinstance(exc, ArgumentError) else str(exc)
+        print(f"mallocmuzero: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mallocmuzero: interrupted", file=sys.stderr)

@@ -58,10 +58,6 @@ def cmd_workloads_generate(args: argparse.Namespace) -> int:
     """Draw and compile random programs of several model families (cached)."""
     from mallocmuzero.env import generator
 
-    if args.count < 1:
-        raise UserError(f"--count must be >= 1 (got {args.count})")
-    if args.jobs < 1:
-        raise UserError(f"--jobs must be >= 1 (got {args.jobs})")
     say = None if args.quiet else lambda line: print(line, flush=True)
     built = generator.generate(args.out, args.count, seed=args.seed, jobs=args.jobs, progress=say)
     heldout = sum(1 for p in built.values() if p["split"] == "heldout")

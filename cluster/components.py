@@ -25,7 +25,7 @@ from mallocmuzero.env.game import GameBank
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.solution import Solution
 from mallocmuzero.env.workload import Workload
-from mallocmuzero.errors import UserError
+from mallocmuzero.errors import ArgumentError, UserError, check_time_limit
 from mallocmuzero.learner.learner import Learner
 from mallocmuzero.learner.train_state import OptimizerConfig
 from mallocmuzero.replay.adder import SequenceAdder
@@ -177,8 +177,7 @@ def solve_agent(
                 f"--solver agent needs --checkpoint DIR ({shipped} holds no shipped checkpoint)"
             )
         checkpoint = str(shipped)
-    if time_limit is not None and time_limit <= 0:
-        raise UserError(f"--time-limit must be > 0 (got {time_limit})")
+    check_time_limit(time_limit)
     check_restarts_share(restarts_share, time_limit)
     agent = load_agent(checkpoint, rollout_weights).compile(samples)
     return agent.solve(workload, samples, seed, time_limit, restarts_share)
@@ -187,9 +186,9 @@ def solve_agent(
 def check_restarts_share(share: float, time_limit: float | None) -> None:
     """A user error unless ``share`` is 0 or in (0, 1) with a time limit."""
     if share and not 0.0 < share < 1.0:
-        raise UserError(f"--restarts-share must be in [0, 1) (got {share})")
+        raise ArgumentError("restarts_share", f"must be in [0, 1) (got {share})")
     if share and time_limit is None:
-        raise UserError("--restarts-share needs --time-limit (the share is of the limit)")
+        raise ArgumentError("restarts_share", "needs a time limit (the share is of the limit)")
 
 
 def optimizer_config(config: ExperimentConfig) -> OptimizerConfig:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mallocmuzero.errors import UserError
+from mallocmuzero.errors import ArgumentError, UserError
 
 GENERATOR_VERSION = 1
 MANIFEST = "recipes.manifest"  # JSON, not *.json: the folder's *.json are its workloads
@@ -70,11 +70,13 @@ def _family_sizes(family: str, rng: np.random.Generator) -> dict[str, Any]:
     if family == "unet":
         return {"depth": p(2, 3, 4), "width": p(8, 16, 32), "image": p(32, 64),
                 "classes": p(2, 8), "batch": p(1, 2, 4, 8)}  # fmt: skip
-    raise ValueError(f"family: unknown {family!r} (known: {', '.join(FAMILIES)})")
+    raise ArgumentError("family", f"unknown: {family!r} (known: {', '.join(FAMILIES)})")
 
 
 def draw_recipe(family: str, rng: np.random.Generator) -> dict[str, Any]:
     """One random program of ``family``: mode, optimizer, dtype and the family's sizes."""
+    if family not in FAMILIES:
+        raise ArgumentError("family", f"unknown: {family!r} (known: {', '.join(FAMILIES)})")
     mode = _pick(rng, ("forward", "train", "train"))
     recipe = {"family": family, "mode": mode, "dtype": _pick(rng, ("float32", "bfloat16"))}
     if mode == "train":
@@ -108,7 +110,7 @@ def generated_split(name: str) -> str | None:
 def draw_programs(count: int, seed: int = 0) -> dict[str, dict[str, Any]]:
     """``count`` distinct recipes, families in turn; ``{name: recipe}``, the same for a seed."""
     if count < 1:
-        raise ValueError(f"count must be >= 1 (got {count})")
+        raise ArgumentError("count", f"must be >= 1 (got {count})")
     rng = np.random.default_rng(seed)
     programs: dict[str, dict[str, Any]] = {}
     seen: set[str] = set()
@@ -163,12 +165,12 @@ def generate(
     is reported and left out of the manifest. ``jobs`` compiles in that many processes.
     """
     if jobs < 1:
-        raise ValueError(f"jobs must be >= 1 (got {jobs})")
+        raise ArgumentError("jobs", f"must be >= 1 (got {jobs})")
+    wanted = draw_programs(count, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
     built = _read_manifest(manifest_path)
-    wanted = draw_programs(count, seed)
     todo = [
         (name, recipe, str(out))
         for name, recipe in wanted.items()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mallocmuzero.errors import WorkloadError, where
+from mallocmuzero.errors import ArgumentError, WorkloadError, where
 
 WORKLOAD_FORMAT = "mallocmuzero.workload/1"
 
@@ -90,10 +90,12 @@ def resolve_capacity(
 ) -> Workload:
     """Apply a capacity override: absolute bytes, or a fraction of the placeable peak."""
     if capacity is not None and fraction is not None:
-        raise WorkloadError("give either --capacity or --capacity-fraction, not both")
+        raise ArgumentError("capacity", "and fraction exclude each other: give one")
     if fraction is not None:
         if not 0 < fraction:
-            raise WorkloadError(f"--capacity-fraction must be > 0 (got {fraction})")
+            raise ArgumentError(
+                "fraction", f"must be > 0 (got {fraction})", flag="--capacity-fraction"
+            )
         peak = placeable_peak(workload)
         if peak == 0:
             raise WorkloadError(

@@ -10,9 +10,10 @@ from typing import NamedTuple
 from mallocmuzero.env.pick_rules import pick_sources
 from mallocmuzero.env.solution import Solution
 from mallocmuzero.env.workload import Workload
-from mallocmuzero.errors import UserError
+from mallocmuzero.errors import UserError, check_time_limit
 from mallocmuzero.solvers.beam import solve_beam
 from mallocmuzero.solvers.greedy import solve_all_slow, solve_first_fit, solve_msa
+from mallocmuzero.solvers.packing import solve_packing
 from mallocmuzero.solvers.restarts import solve_restarts
 
 
@@ -41,6 +42,7 @@ SOLVERS: dict[str, Callable[[Workload, float | None, int, BeamShape], Solution]]
     "restarts": lambda w, limit, seed, beam: solve_restarts(w, time_limit=limit or 10.0, seed=seed),
     "beam": _beam,
     "cpsat": _cpsat,
+    "packing": lambda w, limit, seed, beam: solve_packing(w, time_limit=limit or 10.0, seed=seed),
 }
 
 
@@ -72,8 +74,7 @@ def solve(
     if name not in SOLVERS:
         names = ", ".join([*SOLVERS, AGENT])
         raise UserError(f"unknown solver {name!r}; choose one of {names}")
-    if time_limit is not None and time_limit <= 0:
-        raise UserError(f"--time-limit must be > 0 (got {time_limit})")
+    check_time_limit(time_limit)
     try:
         beam = BeamShape(width, pick_candidates, pick_encoding)
         if name == "beam":
@@ -81,5 +82,5 @@ def solve(
             if width < 1:
                 raise ValueError(f"beam width must be >= 1 (got {width})")
     except ValueError as error:
-        raise UserError(f"--solver beam: {error}") from None
+        raise UserError(f"beam: {error}") from None
     return SOLVERS[name](workload, time_limit, seed, beam)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from mallocmuzero.cli import main
@@ -176,7 +177,7 @@ def test_no_traceback_from_the_console_script(tmp_path):
 @pytest.mark.parametrize(
     "options, message",
     [
-        (["--solver", "agent", "--restarts-share", "0.5"], "--restarts-share needs --time-limit"),
+        (["--solver", "agent", "--restarts-share", "0.5"], "--restarts-share needs a time limit"),
         (["--solver", "agent", "--restarts-share", "1", "--time-limit", "2"], "must be in [0, 1)"),
         (["--solver", "restarts", "--restarts-share", "0.5"], "an option of --solver agent"),
     ],
@@ -188,3 +189,41 @@ def test_restarts_share_errors(tmp_path, capsys, options, message):
     code, _, err = run_cli(["solve", str(path), *options, "--out", str(out)], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_library_errors_name_the_argument_and_the_cli_its_flag(tmp_path, capsys):
+    import mallocmuzero as mmz
+    from mallocmuzero.env.workload import resolve_capacity
+    from mallocmuzero.errors import ArgumentError
+
+    workload = random_workload(0, num_buffers=6, num_instructions=8)
+    with pytest.raises(ArgumentError, match=r"^time_limit must be > 0 \(got 0\)$"):
+        mmz.solve(workload, "restarts", time_limit=0)
+    with pytest.raises(ArgumentError, match=r"^fraction must be > 0"):
+        resolve_capacity(workload, fraction=-1.0)
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(good_dict()))
+    out = tmp_path / "s.json"
+    code, _, err = run_cli(["solve", str(path), "--solver", "restarts", "--time-limit", "0",
+                            "--out", str(out)], capsys)  # fmt: skip
+    assert code == 2 and "error: --time-limit must be > 0 (got 0.0)" in err
+    assert not out.exists()
+
+
+def test_cpsat_without_a_bound_yet_writes_a_valid_solution_with_a_null_bound(tmp_path, capsys):
+    from mallocmuzero.env.solution import validation_errors
+    from mallocmuzero.env.workload import load_workload
+
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(workload_to_dict(random_workload(3, num_buffers=60))))
+    out = tmp_path / "s.json"
+    code, printed, err = run_cli(["solve", str(path), "--solver", "cpsat", "--time-limit",
+                                  "0.001", "--out", str(out)], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "Traceback" not in err
+    solution = json.loads(out.read_text())
+    workload = load_workload(path)
+    offsets = [p["offset"] if p["offset"] is not None else -1 for p in solution["placements"]]
+    assert validation_errors(workload, np.array(offsets), workload.capacity) == []
+    if solution.get("bound_time_s") is None:  # no bound in time: said so, not a crash
+        assert "no bound yet" in printed

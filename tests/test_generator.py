@@ -7,6 +7,8 @@ import json
 import pytest
 
 from mallocmuzero.actors.workload_sampler import load_split
+from mallocmuzero.cli import main
+from mallocmuzero.errors import ArgumentError
 from mallocmuzero.env import generator
 from mallocmuzero.env.solution import validation_errors
 from mallocmuzero.env.suite import split_of
@@ -57,10 +59,13 @@ def test_every_family_compiles_imports_and_validates_and_the_cache_holds(tmp_pat
     assert again == [f"[generate] {count} programs: {count} cached, 0 to compile"]
 
 
-def test_bad_arguments_name_themselves(tmp_path):
-    with pytest.raises(ValueError, match="count"):
+def test_bad_arguments_name_themselves(tmp_path, capsys):
+    with pytest.raises(ArgumentError, match="^count must be >= 1"):
         generator.draw_programs(0)
-    with pytest.raises(ValueError, match="jobs"):
+    with pytest.raises(ArgumentError, match="^jobs must be >= 1"):
         generator.generate(tmp_path, 1, jobs=0)
-    with pytest.raises(ValueError, match="family"):
+    with pytest.raises(ArgumentError, match="^family unknown"):
         generator.draw_recipe("nope", None)
+    assert main(["workloads", "generate", "--count", "0", "--out", str(tmp_path / "g")]) == 2
+    assert "error: --count must be >= 1 (got 0)" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()

@@ -1,0 +1,212 @@
+"""``packing``: a backtracking search for full packings (MiniMalloc's problem).
+
+When every unpinned buffer may fit (the goal is to place them all), the depth-first
+search of :mod:`mallocmuzero.solvers.packing_kernels` looks for a canonical packing of
+every buffer, trying the dynamic lowest-floor order first and pruning with section
+bounds, dominance and decomposition. When a try's node budget is spent it restarts with
+another tie-break preorder (three in turn, budgets doubling every round, as MiniMalloc's
+round robin), and it keeps the placement of the most area (bytes x time) it has seen.
+Within ``time_limit`` it returns a full packing when it finds one, else that best
+placement completed greedily (each remaining buffer at its lowest feasible offset,
+largest area first), or msa's placement where that saves more. With a full packing, no
+solver can save more time: every buffer is in fast memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from mallocmuzero.env.solution import Solution, make_solution
+from mallocmuzero.env.workload import Workload
+from mallocmuzero.errors import ArgumentError, check_time_limit
+from mallocmuzero.solvers import packing_kernels as kernels
+from mallocmuzero.solvers.common import Deadline
+from mallocmuzero.solvers.greedy import solve_msa
+
+CHUNK_NODES = 4_096  # nodes between two looks at the clock
+NOISE_AFTER = 8  # rounds of the plain preorders before their area keys get noise
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    """The buffers a packing may place, on compressed time (sections)."""
+
+    buffers: np.ndarray  # workload buffer index of each packed buffer
+    lo: np.ndarray  # first section of each
+    hi: np.ndarray  # one past its last section
+    size: np.ndarray
+    area: np.ndarray  # size x live time (loop repeats counted)
+    capacity: int
+    neighbours_ptr: np.ndarray  # CSR of the buffers each one meets in time
+    neighbours: np.ndarray
+
+
+def packing_instance(workload: Workload) -> Instance:
+    """The unpinned buffers that fit the capacity alone, on their event-point sections."""
+    keep = np.flatnonzero(~workload.pinned & (workload.size <= workload.capacity))
+    start, end = workload.start[keep], workload.end[keep]
+    points = np.unique(np.concatenate([start, end]))
+    lo = np.searchsorted(points, start).astype(np.int64)
+    hi = np.searchsorted(points, end).astype(np.int64)
+    clock = np.concatenate([[0.0], np.cumsum(workload.repeat.astype(np.float64))])
+    duration = clock[end] - clock[start]
+    size = workload.size[keep].astype(np.int64)
+    pointer, neighbours = [0], []
+    for i in range(keep.size):  # buffers meet in time when their live ranges intersect
+        meets = np.flatnonzero((start < end[i]) & (start[i] < end))
+        neighbours.append(meets[meets != i])
+        pointer.append(pointer[-1] + neighbours[-1].size)
+    flat = np.concatenate(neighbours) if neighbours else np.zeros(0, np.int64)
+    return Instance(keep, lo, hi, size, (size * duration).astype(np.int64),
+                    int(workload.capacity), np.asarray(pointer, np.int64),
+                    flat.astype(np.int64))  # fmt: skip
+
+
+class PackingSearch:
+    """One try of the depth-first search: its arrays, resumable ``CHUNK_NODES`` at a time."""
+
+    def __init__(self, inst: Instance, rank: np.ndarray) -> None:
+        n, sections = inst.size.size, int(inst.hi.max(initial=0))
+        rem, cuts = np.zeros(sections, np.int64), np.zeros(sections, np.int64)
+        for b in range(n):
+            rem[inst.lo[b] : inst.hi[b]] += inst.size[b]
+            cuts[inst.lo[b] : inst.hi[b] - 1] += 1
+        frames = np.zeros((sections + n + 2, 4), np.int64)
+        frames[0] = (0, sections, 0, -1)  # the root frame: every section, from depth 0
+        info = np.zeros(8, np.int64)
+        info[kernels.FRAMES], info[kernels.CAPACITY] = 1, inst.capacity
+        self.tree = kernels.Tree(
+            inst.lo, inst.hi, inst.size, inst.area, rank.astype(np.int64),
+            inst.neighbours_ptr, inst.neighbours,
+            floor=np.zeros(sections, np.int64), rem=rem, cuts=cuts,
+            v=np.zeros(n, np.int64), placed=np.full(n, -1, np.int64),
+            path=np.full(n, -1, np.int64), tried=np.zeros((n + 1, n), np.bool_),
+            min_height=np.zeros(n + 1, np.int64),
+            log_floor=np.zeros(max(int((inst.hi - inst.lo).sum()), 1), np.int64),
+            log_v=np.zeros((inst.neighbours.size + n + 1, 2), np.int64),
+            low=np.zeros(sections, np.int64), best=np.full(n, -1, np.int64),
+            frames=frames, info=info,
+        )  # fmt: skip
+
+    def run(self, nodes: int) -> int:
+        """Search at most ``nodes`` more nodes: FOUND, EXHAUSTED or BUDGET."""
+        return int(kernels.search(self.tree, nodes))
+
+    @property
+    def placed(self) -> np.ndarray:
+        """The current offsets (every buffer's, once FOUND)."""
+        return self.tree.placed
+
+    @property
+    def best(self) -> np.ndarray:
+        """The offsets of the node with the most area placed so far."""
+        return self.tree.best
+
+    @property
+    def nodes(self) -> int:
+        """Nodes visited so far."""
+        return int(self.tree.info[kernels.NODES])
+
+    @property
+    def best_area(self) -> int:
+        """The most area placed at any node so far."""
+        return int(self.tree.info[kernels.BEST_AREA])
+
+
+PREORDERS = ("TAW", "WAT", "TWA")  # keys in turn: T section total, A area, W sections spanned
+
+
+def static_rank(inst: Instance, heuristic: str, rng: np.random.Generator | None) -> np.ndarray:
+    """Tie-break ranks by ``heuristic``'s keys, all descending (noise on area after a cycle).
+
+    T: the largest total size of any section the buffer spans (the tightest section it
+    meets), A: its area, W: the sections it spans.
+    """
+    totals = np.zeros(int(inst.hi.max(initial=0)), np.int64)
+    for b in range(inst.size.size):
+        totals[inst.lo[b] : inst.hi[b]] += inst.size[b]
+    keys = {
+        "T": np.array([totals[lo:hi].max() for lo, hi in zip(inst.lo, inst.hi)], np.float64),
+        "A": inst.area.astype(np.float64),
+        "W": (inst.hi - inst.lo).astype(np.float64),
+    }
+    if rng is not None:
+        keys["A"] = keys["A"] * np.exp(0.3 * rng.standard_normal(inst.size.size))
+    order = np.lexsort([-keys[c] for c in reversed(heuristic)])
+    rank = np.empty(order.size, np.int64)
+    rank[order] = np.arange(order.size)
+    return rank
+
+
+def fill_greedily(inst: Instance, offsets: np.ndarray) -> np.ndarray:
+    """Place each unplaced buffer (largest area first) at its lowest feasible offset."""
+    offsets = offsets.copy()
+    for b in np.argsort(-inst.area, kind="stable"):
+        if offsets[b] >= 0:
+            continue
+        meets = inst.neighbours[inst.neighbours_ptr[b] : inst.neighbours_ptr[b + 1]]
+        meets = meets[offsets[meets] >= 0]
+        low, size = 0, int(inst.size[b])
+        for other in meets[np.argsort(offsets[meets], kind="stable")]:
+            if offsets[other] >= low + size:
+                break
+            low = max(low, int(offsets[other] + inst.size[other]))
+        if low + size <= inst.capacity:
+            offsets[b] = low
+    return offsets
+
+
+def solve_packing(
+    workload: Workload,
+    time_limit: float | None = 10.0,
+    seed: int = 0,
+    node_limit: int | None = None,
+) -> Solution:
+    """Search for a full packing within ``time_limit`` seconds and ``node_limit`` nodes.
+
+    Either limit may be None (not both); without a full packing, the most area found,
+    completed greedily, or msa's placement where that saves more.
+    """
+    check_time_limit(time_limit)
+    if time_limit is None and node_limit is None:
+        raise ArgumentError("time_limit", "or node_limit is needed (both are None)")
+    deadline = Deadline(time_limit)
+    inst = packing_instance(workload)
+    rng = np.random.default_rng(seed)
+    best, best_area = np.full(inst.size.size, -1), -1
+    tries, nodes, status = 0, 0, None
+    nodes_left = lambda: node_limit - nodes if node_limit is not None else 1 << 62  # noqa: E731
+    while inst.size.size and status != kernels.FOUND and not deadline.expired() and nodes_left():
+        tries += 1
+        cycle, heuristic = divmod(tries - 1, len(PREORDERS))
+        rank = static_rank(inst, PREORDERS[heuristic], rng if cycle >= NOISE_AFTER else None)
+        search = PackingSearch(inst, rank)
+        budget = inst.size.size * 2 ** (cycle + 1)
+        status = kernels.BUDGET
+        while status == kernels.BUDGET and search.nodes < budget and not deadline.expired():
+            chunk = min(CHUNK_NODES, budget - search.nodes, nodes_left() - search.nodes)
+            if chunk <= 0:
+                break
+            status = search.run(chunk)
+        nodes += search.nodes
+        if status == kernels.FOUND:
+            best, best_area = search.placed.copy(), int(inst.area.sum())
+        elif search.best_area > best_area:
+            best, best_area = search.best.copy(), search.best_area
+        if status == kernels.EXHAUSTED:
+            break  # the whole space was searched: no full packing exists
+    full = bool(inst.size.size) and status == kernels.FOUND
+    offsets = np.full(workload.num_buffers, -1, np.int64)
+    offsets[inst.buffers] = best if full else fill_greedily(inst, best)
+    extra = {"tries": tries, "nodes": nodes, "full_packing": full,
+             "proved_no_full_packing": status == kernels.EXHAUSTED,
+             "seconds": round(deadline.elapsed(), 3)}  # fmt: skip
+    found = make_solution(workload, offsets, "packing", extra=extra)
+    if full:
+        return found  # every buffer in fast memory: nothing saves more
+    msa = solve_msa(workload)  # a partial packing is kept only where it saves more
+    if msa.estimated_time_s < found.estimated_time_s:
+        return dataclasses.replace(msa, solver="packing", extra={**extra, "kept": "msa"})
+    return found

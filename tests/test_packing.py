@@ -1,0 +1,90 @@
+"""The packing search: full packings where they exist, valid answers always."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
+from mallocmuzero.env.random_workload import random_workload
+from mallocmuzero.env.solution import validation_errors
+from mallocmuzero.env.workload import DEFAULT_HARDWARE, build_workload
+from mallocmuzero.errors import ArgumentError
+from mallocmuzero.solvers.greedy import solve_msa
+from mallocmuzero.solvers.packing import solve_packing
+
+from conftest import SHARED
+
+
+def cut_rectangle(seed: int, pieces: int, horizon: int = 40, capacity: int = 64):
+    """A workload whose buffers tile time x capacity exactly (it packs with no slack)."""
+    rng = np.random.default_rng(seed)
+    rects = [(0, horizon, 0, capacity)]
+    while len(rects) < pieces:
+        i = int(rng.integers(len(rects)))
+        t0, t1, o0, o1 = rects[i]
+        if rng.random() < 0.5 and t1 - t0 > 1:
+            m = int(rng.integers(t0 + 1, t1))
+            rects[i : i + 1] = [(t0, m, o0, o1), (m, t1, o0, o1)]
+        elif o1 - o0 > 1:
+            m = int(rng.integers(o0 + 1, o1))
+            rects[i : i + 1] = [(t0, t1, o0, m), (t0, t1, m, o1)]
+    instructions = [
+        {"flops": 1.0, "accesses": [[b, 1] for b, r in enumerate(rects) if r[0] <= t < r[1]]}
+        for t in range(horizon)
+    ]
+    buffers = [{"id": b, "size": r[3] - r[2], "start": r[0], "end": r[1], "pinned": False}
+               for b, r in enumerate(rects)]  # fmt: skip
+    return build_workload(name=f"cut{seed}", instructions=instructions, buffers=buffers,
+                          hardware=DEFAULT_HARDWARE, capacity=capacity)  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), pieces=st.integers(2, 40))
+def test_a_tiling_packs_fully_and_validly(seed, pieces):
+    workload = cut_rectangle(seed, pieces)
+    solution = solve_packing(workload, time_limit=None, node_limit=2_000_000)
+    assert solution.extra["full_packing"], solution.extra
+    assert (solution.offsets >= 0).all()
+    assert validation_errors(workload, solution.offsets, workload.capacity) == []
+
+
+def test_one_byte_less_is_proved_impossible():
+    workload = cut_rectangle(7, 12)
+    tight = workload.with_capacity(workload.capacity - 1)  # the peak no longer fits
+    solution = solve_packing(tight, time_limit=None, node_limit=2_000_000)
+    assert not solution.extra["full_packing"]
+    assert solution.extra["proved_no_full_packing"]
+    assert validation_errors(tight, solution.offsets, tight.capacity) == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), fraction=st.floats(0.05, 0.8))
+def test_any_workload_gets_a_valid_answer_never_worse_than_msa(seed, fraction):
+    from mallocmuzero.env.workload import resolve_capacity
+
+    workload = resolve_capacity(random_workload(seed, num_buffers=25), fraction=fraction)
+    solution = solve_packing(workload, time_limit=None, node_limit=20_000)
+    assert validation_errors(workload, solution.offsets, workload.capacity) == []
+    assert solution.estimated_time_s <= solve_msa(workload).estimated_time_s * (1 + 1e-12)
+
+
+def test_limits_are_checked_and_named():
+    workload = random_workload(0, num_buffers=6)
+    with pytest.raises(ArgumentError, match="^time_limit must be > 0"):
+        solve_packing(workload, time_limit=0)
+    with pytest.raises(ArgumentError, match="node_limit"):
+        solve_packing(workload, time_limit=None, node_limit=None)
+
+
+@pytest.mark.parametrize("name", ["F", "H"])
+def test_minimalloc_instances_pack_fully(name):
+    path = SHARED / "workloads" / "minimalloc" / f"{name}.1048576.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (../shared is not beside this checkout)")
+    workload = import_minimalloc_csv(path)
+    solution = solve_packing(workload, time_limit=None, node_limit=1_000_000)
+    assert solution.extra["full_packing"]
+    assert validation_errors(workload, solution.offsets, workload.capacity) == []
