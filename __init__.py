@@ -45,6 +45,7 @@ _EXPORTS = {
     "solve_restarts": "solvers.restarts",
     "solve_beam": "solvers.beam",
     "solve_cpsat": "solvers.cpsat",
+    "solve_packing": "solvers.packing",
     "solve_agent": "cluster.components",
     # the agent
     "make_search": "agent.search",

@@ -8,11 +8,11 @@ import pytest
 
 from mallocmuzero.actors.workload_sampler import load_split
 from mallocmuzero.cli import main
-from mallocmuzero.errors import ArgumentError
 from mallocmuzero.env import generator
 from mallocmuzero.env.solution import validation_errors
 from mallocmuzero.env.suite import split_of
 from mallocmuzero.env.workload import load_workload
+from mallocmuzero.errors import ArgumentError
 from mallocmuzero.solvers.greedy import solve_msa
 
 
