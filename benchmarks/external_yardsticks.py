@@ -28,7 +28,10 @@ from mallocmuzero.env.workload import Workload
 from mallocmuzero.solvers.registry import solve
 
 LIMITS = (5.0, 20.0)
-SEARCH_SOLVERS = ("restarts", "beam", "cpsat")
+SEARCH_SOLVERS = ("restarts", "beam", "cpsat", "packing")
+# MiniMalloc's own times on these instances, as its authors' slides give them (ms); the
+# slides' other instances fall between these two.
+MINIMALLOC_PUBLISHED_MS = {"A": 4910, "K": 628}
 OMNIMALLOC = ("telamalloc", "supermalloc", "greedy_by_area", "best_fit")
 
 
@@ -105,7 +108,13 @@ def instance_rows(
     for limit in limits:
         rows += [row(workload, s, limit, *play(workload, s, limit, None)) for s in SEARCH_SOLVERS]
     rows.append(row(workload, "agent", None, *play(workload, "agent", None, checkpoint)))
-    for allocator in OMNIMALLOC if omnimalloc else ():
+    return rows + (omnimalloc_rows(workload) if omnimalloc else [])
+
+
+def omnimalloc_rows(workload: Workload) -> list[dict[str, Any]]:
+    """Every OmniMalloc allocator on one instance; what ends above the capacity is slow."""
+    rows = []
+    for allocator in OMNIMALLOC:
         started = time.perf_counter()
         offsets, peak = omnimalloc_placement(workload, allocator)
         wall = time.perf_counter() - started
@@ -213,3 +222,74 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|",
         *summary,
     ]) + note  # fmt: skip
+
+
+def packing_rows(folder: Path, limit: float, progress: Callable[[str], None]) -> list[dict]:
+    """The packing search at ``limit`` on every instance, OmniMalloc's allocators beside it."""
+    missing = omnimalloc_available()
+    rows = []
+    instances = minimalloc_instances(folder)
+    if instances:
+        solve("packing", instances[0][1], time_limit=0.5)  # compile before any clock starts
+    for letter, workload in instances:
+        packing = row(workload, "packing", limit, *play(workload, "packing", limit, None))
+        progress(f"  {letter}: packing {'full' if packing['full'] else 'not full'} "
+                 f"({packing['area_share']:.1%}) in {packing['wall_s']:.2f} s")  # fmt: skip
+        extra = omnimalloc_rows(workload) if missing is None else []
+        rows += [{**r, "letter": letter} for r in [packing, *extra]]
+    return rows
+
+
+def packing_markdown(rows: list[dict], limit: float, machine: str) -> str:
+    """Per instance: the packing search's time to a full packing (or its area share)."""
+    letters = list(dict.fromkeys(r["letter"] for r in rows))
+    by = {(r["letter"], r["solver"]): r for r in rows}
+    allocators = [a for a in OMNIMALLOC if any((x, f"omnimalloc:{a}") in by for x in letters)]
+    lines = [
+        f"The packing search (`--solver packing --time-limit {limit:g}`) on MiniMalloc's 11 "
+        f"challenging instances, measured on {machine}; OmniMalloc's allocators in the same "
+        "run (their peak over the capacity: 1.00 is a full packing). MiniMalloc's own times "
+        "are its authors' (another machine).",
+        "",
+        "| instance | buffers | packing: time to full packing, or area share | MiniMalloc "
+        "(published) | " + " | ".join(allocators) + " |",
+        "|---|---|---|---|" + "---|" * len(allocators),
+    ]
+    for x in letters:
+        p = by[(x, "packing")]
+        cell = f"**full in {p['wall_s']:.2f} s**" if p["full"] else f"{p['area_share']:.1%}"
+        published = MINIMALLOC_PUBLISHED_MS.get(x)
+        mm = f"{published / 1000:.2f} s" if published else "0.6 to 5.4 s"
+        omni = [f"{by[(x, f'omnimalloc:{a}')]['peak_over_capacity']:.2f}x in "
+                f"{by[(x, f'omnimalloc:{a}')]['wall_s']:.2f} s" for a in allocators]  # fmt: skip
+        lines.append(f"| {x} | {p['buffers']} | {cell} | {mm} | " + " | ".join(omni) + " |")
+    full = sum(by[(x, "packing")]["full"] for x in letters)
+    valid = all(r["valid"] for r in rows)
+    lines += ["", f"Full packings: {full} of {len(letters)}; every solution valid: {valid}."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """``python -m mallocmuzero.benchmarks.external_yardsticks``: the packing table."""
+    import argparse
+    import os
+    import platform
+
+    parser = argparse.ArgumentParser(description=packing_markdown.__doc__)
+    default = Path(__file__).resolve().parents[2] / "shared" / "workloads" / "minimalloc"
+    parser.add_argument("--minimalloc", default=str(default))
+    parser.add_argument("--limit", type=float, default=20.0)
+    parser.add_argument("--out", default="BENCHMARKS-packing.md")
+    args = parser.parse_args()
+    rows = packing_rows(Path(args.minimalloc), args.limit, print)
+    if not rows:
+        raise SystemExit(f"{args.minimalloc}: no MiniMalloc instances")
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, " + (
+        time.strftime("%Y-%m-%d")
+    )
+    Path(args.out).write_text("# Full packings\n\n" + packing_markdown(rows, args.limit, machine))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -27,6 +27,8 @@ from mallocmuzero.solvers.greedy import solve_msa
 
 CHUNK_NODES = 4_096  # nodes between two looks at the clock
 NOISE_AFTER = 8  # rounds of the plain preorders before their area keys get noise
+NOISE = 0.3  # log-normal width of the noise on the area and total keys
+MAX_ROUND = 24  # budgets double every round up to here (n x 2^25 nodes a try)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,9 +133,11 @@ def static_rank(inst: Instance, heuristic: str, rng: np.random.Generator | None)
         "T": np.array([totals[lo:hi].max() for lo, hi in zip(inst.lo, inst.hi)], np.float64),
         "A": inst.area.astype(np.float64),
         "W": (inst.hi - inst.lo).astype(np.float64),
+        "Z": inst.size.astype(np.float64),
     }
     if rng is not None:
-        keys["A"] = keys["A"] * np.exp(0.3 * rng.standard_normal(inst.size.size))
+        keys["A"] = keys["A"] * np.exp(NOISE * rng.standard_normal(inst.size.size))
+        keys["T"] = keys["T"] * np.exp(NOISE * rng.standard_normal(inst.size.size))
     order = np.lexsort([-keys[c] for c in reversed(heuristic)])
     rank = np.empty(order.size, np.int64)
     rank[order] = np.arange(order.size)
@@ -183,7 +187,7 @@ def solve_packing(
         cycle, heuristic = divmod(tries - 1, len(PREORDERS))
         rank = static_rank(inst, PREORDERS[heuristic], rng if cycle >= NOISE_AFTER else None)
         search = PackingSearch(inst, rank)
-        budget = inst.size.size * 2 ** (cycle + 1)
+        budget = inst.size.size * 2 ** (min(cycle, MAX_ROUND) + 1)
         status = kernels.BUDGET
         while status == kernels.BUDGET and search.nodes < budget and not deadline.expired():
             chunk = min(CHUNK_NODES, budget - search.nodes, nodes_left() - search.nodes)
