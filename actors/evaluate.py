@@ -23,6 +23,7 @@ from mallocmuzero.env.kernels import ILLEGAL
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
+from mallocmuzero.solvers.greedy import solve_msa
 
 SAMPLED_BATCH = 8  # sampled rollouts played together once the greedy ones are done
 
@@ -165,9 +166,11 @@ def agent_solve(
     ``search`` is a batched search of the agent's network (``agent.search.make_search``);
     ``more_greedy`` are further searches of the same network (for example at other rollout
     weights) that each play one more greedy rollout. With ``time_limit`` (seconds from the
-    call), the first greedy rollout always completes; the others, then batches of
-    ``SAMPLED_BATCH`` sampled rollouts with fresh seeds, are played while time is left, and
-    a batch the limit interrupts leaves only the completions it observed. With a lookahead
+    call), every rollout stops when the time is up, the first greedy one included: the
+    others, then batches of ``SAMPLED_BATCH`` sampled rollouts with fresh seeds, are
+    played while time is left, and a rollout the limit interrupts leaves only the
+    completions it observed. msa's own placement is a candidate too when no rollout
+    finished, so a limit shorter than one rollout still answers no worse than msa. With a lookahead
     observation, the completions every rollout observed compete too unless
     ``completions`` is False (:class:`CompletionTrace`); the solution's
     ``from_completion`` says whether one won.
@@ -189,7 +192,7 @@ def agent_solve(
         if finished:
             candidates.extend((game.saved_seconds(g), game.offsets(g)) for g in range(slots))
 
-    play(search, True, 1, seed, None)
+    play(search, True, 1, seed, deadline)
     plays = [(search, False, samples), *((s, True, 1) for s in more_greedy)]
     for player, greedy, slots in plays:
         if slots:
@@ -198,12 +201,16 @@ def agent_solve(
     while deadline is not None and time.monotonic() < deadline:
         batch += 1
         play(search, False, SAMPLED_BATCH, seed + batch, deadline)
+    rollouts = len(candidates)
+    if not candidates:  # the limit came before one rollout ended: msa's answer stands in
+        msa = solve_msa(workload)
+        candidates.append((msa.all_slow_time_s - msa.estimated_time_s, msa.offsets))
     saved, best = max(candidates, key=lambda c: c[0])
     completion = max(traces, key=lambda t: t.saved, default=None)
     from_completion = completion is not None and completion.saved > saved
     if from_completion:
         best = completion.offsets(bank, spec, workload.capacity, order)
-    extra = {"rollouts": len(candidates), "from_completion": from_completion,
+    extra = {"rollouts": rollouts, "from_completion": from_completion,
              "wall_time_s": time.monotonic() - started}  # fmt: skip
     return make_solution(workload, best, "agent", extra=extra)
 
@@ -274,7 +281,6 @@ def evaluate(
     from mallocmuzero.env.workload import resolve_capacity
     from mallocmuzero.solvers.beam import solve_beam
     from mallocmuzero.solvers.cpsat import solve_cpsat
-    from mallocmuzero.solvers.greedy import solve_msa
     from mallocmuzero.solvers.restarts import solve_restarts
 
     rows = []
