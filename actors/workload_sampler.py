@@ -15,7 +15,8 @@ import numpy as np
 from mallocmuzero.env import cost_model
 from mallocmuzero.env.suite import split_of
 from mallocmuzero.env.workload import Workload, load_workload, placeable_peak
-from mallocmuzero.errors import UserError
+from mallocmuzero.errors import ArgumentError, UserError
+from mallocmuzero.solvers.restarts import perturbed_order
 
 
 def load_split(folder: str, split: str) -> list[Workload]:
@@ -31,22 +32,44 @@ def load_split(folder: str, split: str) -> list[Workload]:
 
 
 class CapacitySampler:
-    """Draws (workload index, capacity) with a uniform fraction of the placeable peak."""
+    """Draws (workload index, capacity) with a uniform fraction of the placeable peak.
 
-    def __init__(self, workloads: list[Workload], low: float, high: float) -> None:
+    With ``base_order_share`` > 0, that share of the games also gets a base order of the
+    kind restarts draws (mallocgame.md 3c): msa's key times log-normal noise, its width
+    drawn per game uniformly in ``[0, base_order_sigma)``; the draw is then
+    ``(workload index, capacity, order)``. With a share of 0 the draws, and the random
+    numbers they use, are exactly those of msa's base order alone.
+    """
+
+    def __init__(
+        self,
+        workloads: list[Workload],
+        low: float,
+        high: float,
+        base_order_share: float = 0.0,
+        base_order_sigma: float = 1.0,
+    ) -> None:
         if not 0 < low <= high:
             raise UserError(f"capacity fractions must satisfy 0 < min <= max (got {low}, {high})")
+        if not 0.0 <= base_order_share <= 1.0:
+            raise ArgumentError("base_order_share", f"must be in [0, 1] (got {base_order_share})")
         self.peaks = [placeable_peak(w) for w in workloads]
         self.smallest = [
             int(w.size[cost_model.presentation_order(w)].min(initial=2**62)) for w in workloads
         ]
         self.low, self.high = low, high
+        self.workloads = workloads
+        self.share, self.sigma = base_order_share, base_order_sigma
+        self.keys = [cost_model.memory_boundedness(w) for w in workloads] if self.share else []
 
-    def __call__(self, rng: np.random.Generator) -> tuple[int, int]:
+    def __call__(self, rng: np.random.Generator) -> tuple:
         """One draw; retries capacities under which no buffer fits (an empty game)."""
         for _ in range(100):
             w = int(rng.integers(len(self.peaks)))
             capacity = int(self.peaks[w] * rng.uniform(self.low, self.high))
             if capacity >= self.smallest[w]:
+                if self.share and rng.random() < self.share:
+                    sigma = self.sigma * rng.random()
+                    return w, capacity, perturbed_order(self.workloads[w], self.keys[w], sigma, rng)
                 return w, capacity
         raise UserError("no workload has a buffer that fits the sampled capacities")

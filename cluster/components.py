@@ -244,7 +244,8 @@ def make_self_play(
     process may use two cores (:func:`~mallocmuzero.actors.self_play.overlap_groups`).
     """
     wc = config.workloads
-    sampler = CapacitySampler(workloads, wc.capacity_fraction_min, wc.capacity_fraction_max)
+    sampler = CapacitySampler(workloads, wc.capacity_fraction_min, wc.capacity_fraction_max,
+                              wc.base_order_share, wc.base_order_sigma)  # fmt: skip
     groups = min(overlap_groups(), config.actors.num_games)
     games = game_groups(GameBank.build(workloads), config.actors.num_games,
                         observation_spec(config), sampler, seed, groups)  # fmt: skip

@@ -79,6 +79,10 @@ class WorkloadsConfig(Section):
     augment_jitters: int = knob(8, low=0)  # copies with log-normal size jitter
     augment_sigma: float = knob(0.3, low=0.0)
     max_programs: int = knob(0, low=0)  # the first N programs of the split by name; 0: all
+    # Self-play games that start from a perturbed base order (mallocgame.md 3c), as
+    # restarts draws them: msa's key times log-normal noise of a width drawn per game.
+    base_order_share: float = knob(0.0, low=0.0, high=1.0)
+    base_order_sigma: float = knob(1.0, above=0.0)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -32,8 +32,9 @@ from mallocmuzero.env import (
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.workload import Workload
 
-#: A sampler draws the next game for a finished slot: ``rng -> (workload_index, capacity)``.
-Sampler = Callable[[np.random.Generator], tuple[int, int]]
+#: A sampler draws the next game for a finished slot: ``rng -> (workload_index, capacity)``,
+#: or ``(workload_index, capacity, base order)`` (mallocgame.md 3c).
+Sampler = Callable[[np.random.Generator], tuple]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -220,3 +220,30 @@ def test_guided_completions_equal_plain_msa_rollouts_bit_for_bit(seed, k, encodi
         legal_actions = np.flatnonzero(legal[0])
         history.append(int(rng.choice(legal_actions)) if rng.random() < 0.5 else game.msa_action(0))
         game.step(np.array([history[-1]]), observe=False)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), k=st.integers(2, 8), encoding=ENCODINGS)
+def test_a_sampled_base_order_game_plays_msa_over_that_order(seed, k, encoding):
+    """Self-play's perturbed base orders (mallocgame.md 3c): the msa trajectory of a game
+    drawn with one is msa's rule over that order, as restarts plays it; with a share of 0
+    the sampler draws exactly what it drew before the knob existed."""
+    from mallocmuzero.actors.workload_sampler import CapacitySampler
+    from mallocmuzero.solvers.common import game_for
+
+    workload = random_workload(seed, num_buffers=30, num_instructions=30, capacity_fraction=0.3)
+    plain, zero = CapacitySampler([workload], 0.2, 0.6), CapacitySampler([workload], 0.2, 0.6, 0.0)
+    first, second = np.random.default_rng(seed), np.random.default_rng(seed)
+    assert [plain(first) for _ in range(5)] == [zero(second) for _ in range(5)]
+    assert first.random() == second.random()  # the same random numbers consumed
+    draw = CapacitySampler([workload], 0.2, 0.6, base_order_share=1.0)(np.random.default_rng(seed))
+    w, capacity, order = draw
+    game = v2_game(workload, k, encoding)
+    game.reset(0, w, capacity, order=order)
+    while not game.is_done(0):
+        game.step(np.array([game.msa_action(0)]), observe=False)
+    reference = game_for(workload.with_capacity(capacity))
+    reference.reset(0, 0, capacity, order=order)
+    saved = reference.msa_rollout(0)
+    assert np.array_equal(game.offsets(0), reference.offsets(0))
+    assert game.saved_seconds(0) == pytest.approx(saved, rel=1e-12)
