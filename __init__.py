@@ -55,7 +55,7 @@ _EXPORTS = {
     "ExperimentConfig": "configs.schema",
     "with_values": "configs.schema",
     "train_distributed": "cluster.launch",
-    "train_sync": "cluster.sync_runner",
+    "train_sync": "cluster.launch",
 }
 
 __all__ = [*_EXPORTS, "solve"]

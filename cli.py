@@ -152,15 +152,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             "mallocmuzero: no --max-steps or --max-minutes: training until Ctrl-C", file=sys.stderr
         )
-    if args.runner == "sync":
-        from mallocmuzero.cluster.sync_runner import train_sync
-
-        train_sync(config, args.run_dir)
-        return 0
-    from mallocmuzero.cluster.launch import RunFailedError, train_distributed
+    from mallocmuzero.cluster.launch import RunFailedError, train_distributed, train_sync
 
     try:
-        train_distributed(config, args.run_dir, args.address)
+        if args.runner == "sync":
+            train_sync(config, args.run_dir)
+        else:
+            train_distributed(config, args.run_dir, args.address)
     except RunFailedError as exc:
         print(
             f"mallocmuzero: error: {exc}; checkpoints in {args.run_dir} are intact", file=sys.stderr

@@ -60,11 +60,15 @@ class SelfPlayService:
         try:
             import ray
 
-            node = ray.get_runtime_context().get_node_id()
+            node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
         except Exception:  # not inside Ray
             node = ""
         package = str(Path(__file__).resolve().parents[1])  # shipped to the cluster or installed
         return {"actor": self.actor_id, "pid": os.getpid(), "node": node, "package": package}
+
+    def interrupt(self) -> None:
+        """Make a replay write that blocks now raise (a role on a thread is stopped so)."""
+        self._adder.interrupted = True
 
     def run(self, params: Any, version: int, num_steps: int) -> dict[str, Any]:
         """Play ``num_steps`` batched steps with ``params`` (learner step ``version``)."""

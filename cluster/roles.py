@@ -40,18 +40,18 @@ def ray_options(num_cpus: float, env: dict[str, str], **extra: Any) -> dict[str,
 
 
 class RoleLauncher:
-    """Starts the roles of one config on the Ray runtime ``ray``."""
+    """Starts the roles of one config on ``runtime`` (:mod:`ray`, or a LocalRuntime)."""
 
-    def __init__(self, ray: Any, config: ExperimentConfig) -> None:
-        self.ray, self.config = ray, config
+    def __init__(self, runtime: Any, config: ExperimentConfig) -> None:
+        self.runtime, self.config = runtime, config
 
     def replay(self, scratch: Path, restore_from: Path | None) -> tuple[Any, str]:
         """The Reverb server on the driver's node; (handle, its address)."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        here = self.ray.get_runtime_context().get_node_id()
-        host = next(n["NodeManagerAddress"] for n in self.ray.nodes() if n["NodeID"] == here)
-        remote = self.ray.remote(ReplayService).options(
+        here = self.runtime.get_runtime_context().get_node_id()
+        host = next(n["NodeManagerAddress"] for n in self.runtime.nodes() if n["NodeID"] == here)
+        remote = self.runtime.remote(ReplayService).options(
             **ray_options(self.config.replay.num_cpus, {"JAX_PLATFORMS": "cpu"}),
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
         )
@@ -62,14 +62,14 @@ class RoleLauncher:
             str(restore_from) if restore_from else None,
             host,
         )
-        return handle, self.ray.get(handle.address.remote())
+        return handle, self.runtime.get(handle.address.remote())
 
     def learner_gpus(self) -> int:
         """``learner.num_gpus``, or (at -1) one GPU when the cluster has one."""
         wanted = int(self.config.learner.num_gpus)
         if wanted >= 0:
             return wanted
-        return 1 if self.ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        return 1 if self.runtime.cluster_resources().get("GPU", 0) >= 1 else 0
 
     def learner(self, replay_address: str, state: Any) -> Any:
         """The learner (restored from ``state``, or fresh)."""
@@ -77,7 +77,7 @@ class RoleLauncher:
         env = {"JAX_PLATFORMS": ""} if gpus else {
             "JAX_PLATFORMS": "cpu", **thread_limits(self.config.learner.num_cpus)
         }  # fmt: skip
-        remote = self.ray.remote(LearnerService).options(
+        remote = self.runtime.remote(LearnerService).options(
             **ray_options(self.config.learner.num_cpus, env, num_gpus=gpus)
         )
         parts = functools.partial(components.learner_parts, self.config)
@@ -88,7 +88,9 @@ class RoleLauncher:
         a = self.config.actors
         extra = {"resources": {a.resources: 1}} if a.resources else {}
         env = {"JAX_PLATFORMS": "cpu", **thread_limits(a.num_cpus)}
-        remote = self.ray.remote(SelfPlayService).options(**ray_options(a.num_cpus, env, **extra))
+        remote = self.runtime.remote(SelfPlayService).options(
+            **ray_options(a.num_cpus, env, **extra)
+        )
         parts = functools.partial(components.self_play_parts, self.config)
         return remote.remote(parts, base_ref, replay_address, index, seed,
                              self.config.search.num_simulations)  # fmt: skip
@@ -103,7 +105,7 @@ class RoleLauncher:
             progress("[train] no held-out workloads: the evaluator is off")
             return None
         cpus = self.config.evaluator.num_cpus
-        remote = self.ray.remote(EvaluatorService).options(
+        remote = self.runtime.remote(EvaluatorService).options(
             **ray_options(cpus, {"JAX_PLATFORMS": "cpu", **thread_limits(cpus)})
         )
         parts = functools.partial(components.evaluator_parts, self.config)
@@ -114,6 +116,6 @@ class RoleLauncher:
         for handle in handles:
             if handle is not None:
                 try:
-                    self.ray.kill(handle, no_restart=True)
+                    self.runtime.kill(handle, no_restart=True)
                 except Exception:  # already gone
                     pass

@@ -1,11 +1,13 @@
-"""The supervisor: one run's event loop over its Ray roles.
+"""The supervisor: one run's event loop over its roles, on Ray or in one process.
 
 It keeps exactly one call in flight per role (bounded work; Reverb's rate limiter holds
 the sample-to-insert ratio and applies back-pressure), hands every self-play call the
 newest published parameters, restarts only what failed (a self-play or evaluator actor;
 a learner or replay failure stops the run with its checkpoints intact), logs to
 TensorBoard, checkpoints every few minutes and on a stop, and resumes from the newest
-valid checkpoint of the run folder.
+valid checkpoint of the run folder. The runtime is passed in: :mod:`ray`, or
+:class:`~mallocmuzero.cluster.local_runtime.LocalRuntime` (every role on a thread of this
+process), so one loop serves ``train`` and ``train --runner sync``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from mallocmuzero.cluster import components, progress, run_checkpoint
 from mallocmuzero.cluster.monitor import TensorBoard
 from mallocmuzero.cluster.roles import Role, RoleLauncher
 from mallocmuzero.configs.schema import ExperimentConfig
+from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import UserError
 from mallocmuzero.learner.service import restore_train_state, save_train_state
 from mallocmuzero.learner.train_state import init_train_state
@@ -43,11 +46,16 @@ class Supervisor:
         config: ExperimentConfig,
         run_dir: str,
         progress: Callable[[str], None] = print,
+        runtime: Any = None,
+        workloads: list[Workload] | None = None,
     ) -> None:
-        import ray
+        """``runtime``: :mod:`ray` when None; ``workloads`` replace the config's folder's."""
+        if runtime is None:
+            import ray as runtime
 
-        self.ray = ray
-        self.roles = RoleLauncher(ray, config)
+        self.runtime = runtime
+        self.roles = RoleLauncher(runtime, config)
+        self.workloads = workloads
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
@@ -65,6 +73,8 @@ class Supervisor:
         self.window = collections.Counter()  # figures since the last log line
         self.last_eval: dict[str, float] = {}
         self.snapshot_due: float | None = None  # the snapshot minute the next checkpoint keeps
+        self.base_ref = self.replay_address = self.tensorboard = None
+        self.version = 0
 
     # ----------------------------------------------------------------- roles
     def _start_replay(self, restore_from: Path | None) -> None:
@@ -75,9 +85,9 @@ class Supervisor:
         self.learner = self.roles.learner(self.replay_address, state)
 
     def _await_learner(self) -> None:
-        self.learner_step = self.ray.get(self.learner.current_step.remote())
+        self.learner_step = self.runtime.get(self.learner.current_step.remote())
         self.progress(
-            f"[train] learner on {self.ray.get(self.learner.device.remote())}, "
+            f"[train] learner on {self.runtime.get(self.learner.device.remote())}, "
             f"step {self.learner_step}; replay at {self.replay_address}"
         )
 
@@ -106,7 +116,7 @@ class Supervisor:
         state = restore_train_state(folder / "learner", template)
         try:
             self._start_replay(folder / "replay")
-            restored = self.ray.get(self.replay.size.remote())
+            restored = self.runtime.get(self.replay.size.remote())
             self._start_learner(state)
         except Exception:
             self.roles.kill(self.replay, self.learner)
@@ -119,7 +129,8 @@ class Supervisor:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.run_dir / SCRATCH, ignore_errors=True)  # left by a killed run
         run_checkpoint.remove_partial(self.run_dir)  # a checkpoint an abort left half-written
-        self.base_ref = self.ray.put(components.base_workloads(self.config))
+        base = self.workloads or components.base_workloads(self.config)
+        self.base_ref = self.runtime.put(base)
         resumed = run_checkpoint.restore_newest(self.run_dir, self._restore)
         if resumed is None and next(run_checkpoint.candidates(self.run_dir), None) is not None:
             raise UserError(
@@ -174,8 +185,8 @@ class Supervisor:
     def _get(self, ref: Any) -> tuple[Any, Exception | None]:
         """A finished call's result, or the actor failure that ended it."""
         try:
-            return self.ray.get(ref), None
-        except (self.ray.exceptions.RayActorError, self.ray.exceptions.RayTaskError) as exc:
+            return self.runtime.get(ref), None
+        except (self.runtime.exceptions.RayActorError, self.runtime.exceptions.RayTaskError) as exc:
             return None, exc
 
     def _on_identity(self, i: int, ref: Any) -> None:
@@ -228,7 +239,7 @@ class Supervisor:
         self.tensorboard.images(self.learner_step, out["images"])
 
     def _wait(self, timeout: float) -> None:
-        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        ready, _ = self.runtime.wait(list(self.pending), num_returns=1, timeout=timeout)
         handlers = {Role.ACTOR: self._on_actor, Role.IDENTITY: self._on_identity,
                     Role.LEARNER: self._on_learner, Role.EVALUATOR: self._on_evaluator}  # fmt: skip
         for ref in ready:
@@ -238,7 +249,7 @@ class Supervisor:
     # ------------------------------------------------------- figures and state
     def _replay_stats(self) -> dict[str, float]:
         try:
-            return self.ray.get(self.replay.stats.remote(), timeout=60)
+            return self.runtime.get(self.replay.stats.remote(), timeout=60)
         except Exception as exc:
             raise RunFailedError(f"the replay server failed: {type(exc).__name__}: {exc}") from None
 
@@ -271,7 +282,7 @@ class Supervisor:
 
     def checkpoint(self) -> Path:
         """Save learner, replay and counters under the learner's step (learner idle)."""
-        state = self.ray.get(self.learner.state.remote())
+        state = self.runtime.get(self.learner.state.remote())
         step = int(state.step)
         meta = run_checkpoint.agent_meta(
             step, components.observation_spec(self.config),
@@ -282,7 +293,7 @@ class Supervisor:
 
         def parts(folder: Path) -> dict[str, Any]:
             save_train_state(folder / "learner", state)
-            counts["replay_items"] = self.ray.get(
+            counts["replay_items"] = self.runtime.get(
                 self.replay.checkpoint.remote(str(folder / "replay"))
             )
             save_checkpoint(folder / "agent", state.params, self.config, meta)
@@ -360,9 +371,9 @@ class Supervisor:
         self.roles.kill(*self.actors, self.evaluator, self.learner)
         if self.replay is not None:
             try:
-                self.ray.get(self.replay.stop.remote(), timeout=30)
+                self.runtime.get(self.replay.stop.remote(), timeout=30)
             except Exception:
                 pass
             self.roles.kill(self.replay)
-        if getattr(self, "tensorboard", None) is not None:
+        if self.tensorboard is not None:
             self.tensorboard.close()

@@ -14,9 +14,16 @@ import numpy as np
 from mallocmuzero.replay.schema import STEP_FIELDS, SequenceSpec, Step
 from mallocmuzero.replay.server import TABLE
 
+WAIT_MS = 1_000  # a blocked write looks at ``interrupted`` this often
+
 
 class SequenceAdder:
-    """Adds batched steps (one per game slot) to the replay table."""
+    """Adds batched steps (one per game slot) to the replay table.
+
+    Writes block while the table's rate limiter holds inserts (back-pressure); setting
+    ``interrupted`` makes a blocked write raise :class:`InterruptedError` within
+    ``WAIT_MS``, so a role on a thread can be stopped (a process is killed instead).
+    """
 
     def __init__(
         self,
@@ -36,6 +43,7 @@ class SequenceAdder:
         self._real = np.zeros(num_games, np.int64)  # real steps of the current episode
         self._padding = spec.padding_step()
         self.items_created = 0
+        self.interrupted = False
 
     def _append(self, g: int, step: dict[str, np.ndarray]) -> None:
         writer = self._writers[g]
@@ -58,14 +66,27 @@ class SequenceAdder:
             if done[g]:
                 for _ in range(self.spec.length - 1):
                     self._append(g, self._padding)
+                self._wait(self._writers[g])  # then ending the episode does not block
                 self._writers[g].end_episode(clear_buffers=True)
                 self._appended[g] = 0
                 self._real[g] = 0
 
+    def _wait(self, writer) -> None:
+        """Block until the writer's items are on the server, unless interrupted."""
+        import reverb
+
+        while True:
+            try:
+                writer.flush(timeout_ms=WAIT_MS)
+                return
+            except reverb.errors.DeadlineExceededError:
+                if self.interrupted:
+                    raise InterruptedError("replay writes interrupted") from None
+
     def flush(self) -> None:
         """Block until every created item is on the server."""
         for writer in self._writers:
-            writer.flush()
+            self._wait(writer)
 
     def close(self) -> None:
         """Flush and release the writers."""

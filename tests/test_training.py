@@ -13,7 +13,7 @@ from mallocmuzero.agent.networks import init_params
 from mallocmuzero.agent.search import make_search
 from mallocmuzero.cli import main
 from mallocmuzero.cluster.components import load_agent, observation_spec
-from mallocmuzero.cluster.sync_runner import train_sync
+from mallocmuzero.cluster.launch import train_sync
 from mallocmuzero.configs.loader import load_config
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.random_workload import random_workload
