@@ -7,7 +7,6 @@ the priorities it returns back to that dataset.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import jax
@@ -27,10 +26,9 @@ from mallocmuzero.replay.schema import SequenceSpec
 
 
 def make_bootstrap(config: NetworkConfig):
-    """Jitted target-network values of observations [B, K+1, F] -> [B, K+1] (raw scale)."""
+    """Target-network values of observations [B, K+1, F] -> [B, K+1] (raw scale)."""
     net = MuZeroNetwork(config)
 
-    @jax.jit
     def bootstrap(params, observations):
         b, k, f = observations.shape
         _, _, value = net.apply(
@@ -56,31 +54,34 @@ class Learner:
     ) -> None:
         self.spec = spec
         self.state = state or init_train_state(net, opt, spec.observation_size, seed)
-        self._train_step = make_train_step(net, opt)
-        self._bootstrap = make_bootstrap(net)
+        self._update = make_update(net, opt, spec)
 
     @property
     def params(self) -> Any:
         """Current network parameters."""
         return self.state.params
 
-    @functools.cached_property
-    def _window(self) -> slice:
-        return slice(self.spec.td_steps, self.spec.td_steps + self.spec.unroll_steps + 1)
-
     def update(self, batch: ReplayBatch) -> tuple[dict[str, float], np.ndarray]:
         """Targets from the target network, one train step; (scalar metrics, priorities)."""
-        bootstrap = np.asarray(
-            self._bootstrap(
-                self.state.target_params, batch.sequences["observation"][:, self._window]
-            )
-        )
-        targets = loss_batch(
-            batch.sequences,
-            bootstrap,
-            batch.weights,
-            self.spec.unroll_steps,
-            self.spec.td_steps,
-        )
-        self.state, metrics, priority = self._train_step(self.state, targets)
+        self.state, metrics, priority = self._update(self.state, batch.sequences, batch.weights)
         return {k: float(v) for k, v in metrics.items()}, np.asarray(priority)
+
+
+def make_update(net: NetworkConfig, opt: OptimizerConfig, spec: SequenceSpec):
+    """``update(state, sequences, weights) -> (state, metrics, priorities)``, one jitted call.
+
+    The target network's bootstrap values, the n-step targets and the train step run in
+    one XLA computation: nothing goes back to the host between them (on an accelerator,
+    the batch goes up once and the metrics and priorities come down once).
+    """
+    bootstrap = make_bootstrap(net)
+    train_step = make_train_step(net, opt)
+    window = slice(spec.td_steps, spec.td_steps + spec.unroll_steps + 1)
+
+    @jax.jit
+    def update(state: TrainState, sequences: dict[str, Any], weights: Any):
+        values = bootstrap(state.target_params, sequences["observation"][:, window])
+        batch = loss_batch(sequences, values, weights, spec.unroll_steps, spec.td_steps)
+        return train_step(state, batch)
+
+    return update

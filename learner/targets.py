@@ -1,4 +1,7 @@
-"""From sampled sequences to the loss's batch: n-step value targets and masks (pure numpy).
+"""From sampled sequences to the loss's batch: n-step value targets and masks.
+
+Written with ``jax.numpy``, so the learner computes them inside its jitted update (no
+trip to the host between the target network and the train step); numpy arrays work too.
 
 For unroll position k (0..K) of a sequence starting at step s:
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -37,12 +41,11 @@ def value_targets(
 ) -> np.ndarray:
     """n-step targets [B, K+1] from rewards/mask [B, L] and bootstrap values [B, K+1]."""
     masked = rewards * mask
-    targets = np.zeros((rewards.shape[0], unroll + 1), np.float32)
-    for k in range(unroll + 1):
-        targets[:, k] = (
-            masked[:, k : k + td_steps].sum(axis=1) + mask[:, k + td_steps] * bootstrap[:, k]
-        )
-    return targets
+    columns = [
+        masked[:, k : k + td_steps].sum(axis=1) + mask[:, k + td_steps] * bootstrap[:, k]
+        for k in range(unroll + 1)
+    ]
+    return jnp.stack(columns, axis=1).astype(jnp.float32)
 
 
 def loss_batch(
@@ -53,13 +56,14 @@ def loss_batch(
     td_steps: int,
 ) -> Batch:
     """The :class:`Batch` of :func:`mallocmuzero.learner.loss.muzero_loss` from sequences."""
-    mask = sequences["mask"].astype(np.float32)
+    mask = jnp.asarray(sequences["mask"]).astype(jnp.float32)
+    reward = jnp.asarray(sequences["reward"])
     return Batch(
         observation=sequences["observation"][:, 0],
-        action=sequences["action"][:, :unroll].astype(np.int32),
+        action=jnp.asarray(sequences["action"][:, :unroll]).astype(jnp.int32),
         policy=sequences["policy"][:, : unroll + 1],
-        value=value_targets(sequences["reward"], mask, bootstrap, unroll, td_steps),
-        reward=(sequences["reward"][:, :unroll] * mask[:, :unroll]).astype(np.float32),
+        value=value_targets(reward, mask, bootstrap, unroll, td_steps),
+        reward=(reward[:, :unroll] * mask[:, :unroll]).astype(jnp.float32),
         mask=mask[:, : unroll + 1],
-        weight=weights.astype(np.float32),
+        weight=jnp.asarray(weights).astype(jnp.float32),
     )

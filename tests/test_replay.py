@@ -139,6 +139,35 @@ def test_loss_batch_from_replay_trains(setup):
     assert np.isfinite(float(metrics["loss/total"])) and priority.shape == (16,)
 
 
+def test_the_learners_update_is_one_computation_from_raw_sequences(setup):
+    """Bootstrap values, n-step targets and the train step are one jitted call: its
+    inputs are the sampled sequences themselves, its trace one XLA computation, and it
+    matches the targets computed on the host step by step."""
+    from mallocmuzero.learner.learner import Learner, make_bootstrap
+    from mallocmuzero.learner.train_state import make_train_step
+
+    from harness import default_optimizer
+
+    game, spec, client = setup
+    record_and_add(game, spec, client, steps=15)
+    sampled = sample_batch(client, 16)
+    weights = sampled.importance_weights(0.5)
+    opt = default_optimizer(warmup_steps=1)
+    learner = Learner(NET, opt, spec)
+    jaxpr = jax.make_jaxpr(learner._update)(learner.state, sampled.sequences, weights)
+    assert [e.primitive.name for e in jaxpr.jaxpr.eqns] == ["pjit"]  # one computation
+    shapes = {tuple(v.aval.shape) for v in jaxpr.jaxpr.invars}
+    assert sampled.sequences["reward"].shape in shapes  # raw rewards in, targets inside
+    window = slice(spec.td_steps, spec.td_steps + spec.unroll_steps + 1)
+    observed = sampled.sequences["observation"][:, window]
+    values = np.asarray(make_bootstrap(NET)(learner.state.target_params, observed))
+    host = loss_batch(sampled.sequences, values, weights, spec.unroll_steps, spec.td_steps)
+    _, expected, _ = make_train_step(NET, opt)(learner.state, host)
+    _, metrics, priorities = learner._update(learner.state, sampled.sequences, weights)
+    assert float(metrics["loss/total"]) == pytest.approx(float(expected["loss/total"]), rel=1e-5)
+    assert priorities.shape == (16,)
+
+
 def test_replay_service_checkpoint_resumes_under_the_current_config(tmp_path):
     """Reverb restores a checkpoint's own table; the service retargets it to the config."""
     from mallocmuzero.replay.checkpoint import item_count
