@@ -227,15 +227,9 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(func=cmd_train)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    from mallocmuzero.solvers.registry import AGENT, SOLVERS
-
-    parser = argparse.ArgumentParser(
-        prog="mallocmuzero",
-        description="Map the buffers of compiled ML programs onto fast memory.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_solve_command(sub: argparse._SubParsersAction) -> None:
+    """The ``solve`` subcommand."""
+    from mallocmuzero.solvers.registry import AGENT, SOLVERS, BeamShape
 
     solve = sub.add_parser("solve", help="solve one workload with one solver")
     solve.add_argument("workload", help="workload JSON file (mallocmuzero.workload/1)")
@@ -248,16 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: restarts 10, cpsat 60, beam and agent until done)",
     )
     solve.add_argument("--width", type=int, default=16, help="beam width (default 16)")
+    shape = BeamShape()
     solve.add_argument(
         "--pick-candidates",
         type=int,
-        default=1,
-        help="beam over game v2 with K pick slots (default 1: game v1, msa's order)",
+        default=shape.pick_candidates,
+        help="beam over game v2 with K pick slots (1: game v1, msa's order; default "
+        f"{shape.pick_candidates}, the shipped game)",
     )
     solve.add_argument(
         "--pick-encoding",
-        default="window",
-        help="game v2's pick slots for beam: window, rules or hybrid (default window)",
+        default=shape.pick_encoding,
+        help="game v2's pick slots for beam: window, rules or hybrid "
+        f"(default {shape.pick_encoding})",
     )
     solve.add_argument("--seed", type=int, default=0)
     solve.add_argument(
@@ -273,6 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", required=True, help="solution JSON file to write")
     solve.add_argument("--png", help="also draw the memory map to this PNG")
     solve.set_defaults(func=cmd_solve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="mallocmuzero",
+        description="Map the buffers of compiled ML programs onto fast memory.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    add_solve_command(sub)
 
     validate = sub.add_parser("validate", help="check a solution and recompute its time")
     validate.add_argument("workload")

@@ -20,7 +20,7 @@ import numpy as np
 
 from mallocmuzero.env.game import BatchedGame, GameBank
 from mallocmuzero.env.kernels import ILLEGAL
-from mallocmuzero.env.observation import ObservationSpec
+from mallocmuzero.env.observation import SHIPPED_GAME, ObservationSpec
 from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.solvers.greedy import solve_msa
@@ -264,7 +264,7 @@ def evaluate(
     cpsat_time_limit: float = 30.0,
     progress: Callable[[str], None] | None = None,
     time_limit: float | None = None,
-    pick: tuple[int, str] = (1, "window"),
+    pick: tuple[int, str] = (SHIPPED_GAME.pick_candidates, SHIPPED_GAME.pick_encoding),
 ) -> list[EvaluationRow]:
     """The agent, msa, restarts, beam16, beam1 and cpsat, per case.
 

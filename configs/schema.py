@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from mallocmuzero.env.observation import SHIPPED_GAME
 from mallocmuzero.env.pick_rules import pick_sources
 from mallocmuzero.errors import UserError
 
@@ -95,15 +96,16 @@ class GameConfig(Section):
     """The observation and action sizes of the mallocGame."""
 
     SECTION = "game"
-    num_offset_actions: int = knob(8, low=1)
-    occupancy_bins: int = knob(16, low=1)
-    window: int = knob(8, low=0)
-    lookahead: bool = True  # msa-completion value of every action in the observation
+    # The defaults are env.observation.SHIPPED_GAME's (one source for both).
+    num_offset_actions: int = knob(SHIPPED_GAME.num_offset_actions, low=1)
+    occupancy_bins: int = knob(SHIPPED_GAME.occupancy_bins, low=1)
+    window: int = knob(SHIPPED_GAME.window, low=0)
+    lookahead: bool = SHIPPED_GAME.lookahead  # msa-completion value of every action observed
     # Game v2 (mallocgame.md 3b): K pick slots choose which buffer is decided next
     # (1: v1, msa's order); the encoding is "window", "rules" or "hybrid". Rules with
     # K = 8 won the measurement of BENCHMARKS.md section (g).
-    pick_candidates: int = knob(8, low=1, high=64)
-    pick_encoding: str = "rules"
+    pick_candidates: int = knob(SHIPPED_GAME.pick_candidates, low=1, high=64)
+    pick_encoding: str = SHIPPED_GAME.pick_encoding
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -53,15 +53,17 @@ class ObservationSpec:
     """Sizes that fix the observation shape and the game version.
 
     Offset actions N, occupancy bins M, upcoming window W, and game v2's K pick slots with
-    their encoding (``pick_rules.ENCODINGS``); K = 1 is game v1.
+    their encoding (``pick_rules.ENCODINGS``); K = 1 is game v1. The defaults are the game
+    the shipped agent plays (:data:`SHIPPED_GAME`), the one source of the config's
+    ``game`` defaults too; :data:`GAME_V1` is game v1 without the lookahead block.
     """
 
     num_offset_actions: int = 8
     occupancy_bins: int = 16
     window: int = 8
-    lookahead: bool = False
-    pick_candidates: int = 1
-    pick_encoding: str = "window"
+    lookahead: bool = True
+    pick_candidates: int = 8
+    pick_encoding: str = "rules"
 
     @property
     def num_actions(self) -> int:
@@ -96,3 +98,9 @@ class ObservationSpec:
         """Length of the feature vector."""
         block = PER_LOOKAHEAD_ACTION * self.num_actions + 1 if self.lookahead else 0
         return self.lookahead_start + block
+
+
+#: The game the shipped agent plays: v2 with 8 rule pick slots and lookahead observations.
+SHIPPED_GAME = ObservationSpec()
+#: Game v1 (msa's order, no pick step) without the lookahead block.
+GAME_V1 = ObservationSpec(lookahead=False, pick_candidates=1, pick_encoding="window")

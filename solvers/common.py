@@ -22,6 +22,7 @@ def game_for(
     """
     spec = ObservationSpec(
         num_offset_actions=num_offset_actions,
+        lookahead=False,  # a solver's game plays, it does not observe
         pick_candidates=pick_candidates,
         pick_encoding=pick_encoding,
     )

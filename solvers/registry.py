@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from mallocmuzero.env.observation import SHIPPED_GAME
 from mallocmuzero.env.pick_rules import pick_sources
 from mallocmuzero.env.solution import Solution
 from mallocmuzero.env.workload import Workload
@@ -21,8 +22,8 @@ class BeamShape(NamedTuple):
     """The beam's width and the game it searches (K pick slots > 1: game v2)."""
 
     width: int = 16
-    pick_candidates: int = 1
-    pick_encoding: str = "window"
+    pick_candidates: int = SHIPPED_GAME.pick_candidates
+    pick_encoding: str = SHIPPED_GAME.pick_encoding
 
 
 def _cpsat(workload: Workload, time_limit: float | None, seed: int, beam: BeamShape) -> Solution:
@@ -59,14 +60,14 @@ def solve(
     workload: Workload,
     time_limit: float | None = None,
     seed: int = 0,
-    width: int = 16,
-    pick_candidates: int = 1,
-    pick_encoding: str = "window",
+    width: int = BeamShape().width,
+    pick_candidates: int = BeamShape().pick_candidates,
+    pick_encoding: str = BeamShape().pick_encoding,
 ) -> Solution:
     """Run search solver ``name`` on ``workload`` (at the workload's capacity).
 
     ``width``, ``pick_candidates`` and ``pick_encoding`` shape the beam (game v2 when
-    ``pick_candidates`` > 1); the other solvers ignore them.
+    ``pick_candidates`` > 1; by default the shipped game's); the other solvers ignore them.
 
     The agent (``AGENT``) needs a checkpoint's network: ``cluster.components.solve_agent``
     runs it, and the CLI and the package's ``solve`` dispatch to it.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,6 +13,7 @@ from mallocmuzero.agent import value_transform as vt
 from mallocmuzero.agent.networks import NetworkConfig, init_params
 from mallocmuzero.agent.search import lookahead_returns, make_search
 from mallocmuzero.env.game import BatchedGame, GameBank
+from mallocmuzero.env.observation import GAME_V1
 from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.learner.targets import Batch
 from mallocmuzero.learner.train_state import init_train_state, make_train_step
@@ -64,7 +67,7 @@ def test_search_never_picks_an_illegal_action():
 
 def test_greedy_search_is_deterministic():
     workload = random_workload(5, num_buffers=20, num_instructions=20)
-    game = BatchedGame(GameBank.build([workload]), 4)
+    game = BatchedGame(GameBank.build([workload]), 4, spec=GAME_V1)
     game.reset_all([0] * 4, [workload.capacity] * 4)
     features, legal = game.observe()
     params = init_params(SMALL, game.spec.size, seed=1)
@@ -114,13 +117,12 @@ def test_full_rollout_weight_follows_the_lookahead_and_plays_beam1():
     Such play never ends below the best completion it saw first (each step's best
     completion includes continuing as msa would).
     """
-    from mallocmuzero.env.observation import ObservationSpec
 
     workloads = [
         random_workload(s, num_buffers=40, num_instructions=30, capacity_fraction=0.15)
         for s in range(3)
     ]
-    spec = ObservationSpec(lookahead=True)
+    spec = dataclasses.replace(GAME_V1, lookahead=True)
     # A blank network (uniform prior, equal values) leaves the choice to the rollouts.
     params = jax.tree.map(jnp.zeros_like, init_params(SMALL, spec.size, seed=2))
     read = lookahead_returns(spec)
@@ -141,7 +143,7 @@ def test_full_rollout_weight_follows_the_lookahead_and_plays_beam1():
         final = game.saved_seconds(g) / game.bank.all_slow_time(g)
         assert final >= first_best[g] - 1e-5
     with pytest.raises(ValueError, match="lookahead"):
-        lookahead_returns(ObservationSpec())
+        lookahead_returns(GAME_V1)
 
 
 def fixed_batch(rng: np.random.Generator, batch: int, k: int, features: int, actions: int):

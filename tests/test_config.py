@@ -112,3 +112,31 @@ def test_a_checkpoint_with_a_broken_config_is_one_error(tmp_path):
     (folder / "config.json").write_text(json.dumps({"replay": {"importance_beta": 7}}))
     with pytest.raises(UserError, match=r"config\.json: replay\.importance_beta must be <= 1"):
         load_checkpoint(folder)
+
+
+def test_the_game_defaults_have_one_source():
+    """The observation's defaults are the shipped agent's game, and every other default of
+    the game (the config, the beam, the CLI, the evaluation) agrees with them."""
+    import dataclasses
+    import inspect
+    import json
+
+    from mallocmuzero.actors.evaluate import evaluate
+    from mallocmuzero.cli import build_parser
+    from mallocmuzero.cluster.components import observation_spec
+    from mallocmuzero.configs.schema import ExperimentConfig, GameConfig
+    from mallocmuzero.env.observation import SHIPPED_GAME, ObservationSpec
+    from mallocmuzero.solvers.registry import BeamShape, pretrained_checkpoint
+
+    spec, game = ObservationSpec(), GameConfig()
+    assert spec == SHIPPED_GAME
+    for field in dataclasses.fields(ObservationSpec):
+        assert getattr(game, field.name) == getattr(spec, field.name), field.name
+    assert observation_spec(ExperimentConfig()) == spec
+    shipped = json.loads((pretrained_checkpoint() / "config.json").read_text())["game"]
+    assert {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)} == shipped
+    pick = (spec.pick_candidates, spec.pick_encoding)
+    assert (BeamShape().pick_candidates, BeamShape().pick_encoding) == pick
+    args = build_parser().parse_args(["solve", "w.json", "--solver", "beam", "--out", "s.json"])
+    assert (args.pick_candidates, args.pick_encoding) == pick
+    assert inspect.signature(evaluate).parameters["pick"].default == pick

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from mallocmuzero.env import cost_model, step_kernels
 from mallocmuzero.env.game import BatchedGame, GameBank
-from mallocmuzero.env.observation import ObservationSpec
+from mallocmuzero.env.observation import GAME_V1, ObservationSpec
 from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.env.solution import validation_errors
 
@@ -20,10 +21,15 @@ from reference import check_solution_and_rewards, reference_candidates
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def v1_spec(**changes) -> ObservationSpec:
+    """Game v1's observation with ``changes`` (the default spec is the shipped v2 game)."""
+    return dataclasses.replace(GAME_V1, **changes)
+
+
 def play_random(workload, seed, n_actions=8, slow_bias=0.2):
     """Play one game with random legal actions, checking every mask on the way."""
     rng = np.random.default_rng(seed)
-    spec = ObservationSpec(num_offset_actions=n_actions)
+    spec = v1_spec(num_offset_actions=n_actions)
     game = BatchedGame(GameBank.build([workload]), 1, spec=spec)
     game.reset(0, 0, workload.capacity)
     total = 0.0
@@ -95,7 +101,7 @@ def test_game_order_follows_msa_key():
 def test_batch_of_mixed_workloads_equals_single_games():
     workloads = [random_workload(s, num_buffers=30, num_instructions=25) for s in range(3)]
     bank = GameBank.build(workloads)
-    game = BatchedGame(bank, 6)
+    game = BatchedGame(bank, 6, spec=GAME_V1)
     caps = [w.capacity for w in workloads] * 2
     caps[3] //= 2
     game.reset_all([0, 1, 2, 0, 1, 2], caps)
@@ -107,7 +113,7 @@ def test_batch_of_mixed_workloads_equals_single_games():
         actions_log.append(actions)
         game.step(actions)
     for g in range(6):
-        single = BatchedGame(GameBank.build([workloads[g % 3]]), 1)
+        single = BatchedGame(GameBank.build([workloads[g % 3]]), 1, spec=GAME_V1)
         single.reset(0, 0, caps[g])
         for actions in actions_log:
             if single.is_done(0):
@@ -119,7 +125,7 @@ def test_batch_of_mixed_workloads_equals_single_games():
 
 def test_illegal_action_raises():
     workload = random_workload(1, num_buffers=10, num_instructions=10, capacity_fraction=0.01)
-    game = BatchedGame(GameBank.build([workload]), 1)
+    game = BatchedGame(GameBank.build([workload]), 1, spec=GAME_V1)
     game.reset(0, 0, 1)  # one byte of fast memory: nothing fits, nothing presented
     assert game.is_done(0)
     game.reset(0, 0, int(workload.size.max()))
@@ -136,7 +142,7 @@ def test_sampler_resets_finished_games_and_reports_returns():
         w = int(rng.integers(2))
         return w, workloads[w].capacity
 
-    game = BatchedGame(bank, 4, sampler=sampler, seed=1)
+    game = BatchedGame(bank, 4, GAME_V1, sampler=sampler, seed=1)
     finished = 0
     for _ in range(60):
         _, legal = game.observe()
@@ -150,7 +156,7 @@ def test_sampler_resets_finished_games_and_reports_returns():
 
 def test_observation_shape_and_layout():
     workload = random_workload(3, num_buffers=20, num_instructions=20)
-    spec = ObservationSpec(num_offset_actions=4, occupancy_bins=8, window=3)
+    spec = v1_spec(num_offset_actions=4, occupancy_bins=8, window=3)
     game = BatchedGame(GameBank.build([workload]), 2, spec=spec)
     game.reset_all([0, 0], [workload.capacity] * 2)
     features, legal = game.observe()
@@ -169,7 +175,7 @@ def test_observation_shape_and_layout():
 def test_lookahead_block_is_each_actions_msa_completion(seed, frac):
     """Each legal action's lookahead equals playing it then msa to the end, on a copy."""
     workload = random_workload(seed, num_buffers=25, num_instructions=20, capacity_fraction=frac)
-    spec = ObservationSpec(num_offset_actions=4, lookahead=True)
+    spec = v1_spec(num_offset_actions=4, lookahead=True)
     game = BatchedGame(GameBank.build([workload]), 2, spec=spec)
     game.reset(0, 0, workload.capacity)
     rng = np.random.default_rng(seed)
@@ -210,7 +216,7 @@ def test_lookahead_reuses_the_chosen_actions_completion_exactly(seed, frac):
     (which reuses it) equals, bit for bit, one computed from scratch by a game that replays
     the same actions without observing."""
     workload = random_workload(seed, num_buffers=30, num_instructions=25, capacity_fraction=frac)
-    spec = ObservationSpec(num_offset_actions=4, lookahead=True)
+    spec = v1_spec(num_offset_actions=4, lookahead=True)
     bank = GameBank.build([workload])
 
     def new_game() -> BatchedGame:
@@ -236,7 +242,7 @@ def test_following_the_lookahead_is_beam_width_one(real_workloads):
     from mallocmuzero.solvers.beam import solve_beam
 
     workload = resolve_capacity(real_workloads["strassen_512"], fraction=0.25)
-    spec = ObservationSpec(lookahead=True)
+    spec = v1_spec(lookahead=True)
     game = BatchedGame(GameBank.build([workload]), 1, spec=spec)
     game.reset(0, 0, workload.capacity)
     while not game.is_done(0):
@@ -255,7 +261,7 @@ def test_the_kernels_arguments_have_stable_numba_fingerprints():
     from numba._dispatcher import compute_fingerprint
 
     workloads = [random_workload(s, 20 + 10 * s) for s in range(3)]
-    game = BatchedGame(GameBank.build(workloads), 2, spec=ObservationSpec(8, 16, 8, True))
+    game = BatchedGame(GameBank.build(workloads), 2, spec=v1_spec(lookahead=True))
     game.reset_all([0, 2], [w.capacity for w in (workloads[0], workloads[2])])
     rng, junk = np.random.default_rng(0), []
     for value in (game.bank.arrays, game.state, game._lookahead):

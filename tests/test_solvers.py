@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from mallocmuzero.env import cost_model
 from mallocmuzero.env.game import BatchedGame, GameBank
+from mallocmuzero.env.observation import GAME_V1
 from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.env.solution import validation_errors
 from mallocmuzero.solvers.beam import solve_beam
@@ -43,7 +44,7 @@ def test_msa_and_cpsat_validate_and_cpsat_beats_msa_when_optimal(seed, n, frac):
 def test_msa_is_action_zero_when_it_saves():
     """msa through the API equals the kernel rollout, and only uses actions 0 and slow."""
     workload = random_workload(11, num_buffers=50, num_instructions=40)
-    game = BatchedGame(GameBank.build([workload]), 1)
+    game = BatchedGame(GameBank.build([workload]), 1, spec=GAME_V1)
     game.reset(0, 0, workload.capacity)
     actions = set()
     while not game.is_done(0):
