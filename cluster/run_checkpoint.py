@@ -10,7 +10,9 @@ Layout of a run folder::
     RUN/checkpoint -> the newest agent/ copy, for `evaluate` and `solve`
 
 Each checkpoint is written into a hidden temporary folder and renamed into place, so a
-crash mid-write leaves the previous checkpoints intact; the newest ``keep`` are kept.
+crash mid-write leaves the previous checkpoints intact; the newest ``keep`` are kept. A
+checkpoint whose ``replay/`` was left out (to carry a run elsewhere: the learner and the
+agent are a few MB, the replay tens) resumes with an empty table.
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ def checkpoint_problem(folder: Path) -> str | None:
         int(meta["step"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"unreadable {META} ({exc})"
-    if not is_complete(folder / "replay"):
-        return "incomplete replay checkpoint"
+    if (folder / "replay").exists() and not is_complete(folder / "replay"):
+        return "incomplete replay checkpoint"  # absent is fine: the table restarts empty
     if not (folder / "learner").is_dir():
         return "no learner state"
     return None

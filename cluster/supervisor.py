@@ -114,8 +114,9 @@ class Supervisor:
             self.config.seed,
         )
         state = restore_train_state(folder / "learner", template)
+        replay = folder / "replay"
         try:
-            self._start_replay(folder / "replay")
+            self._start_replay(replay if replay.exists() else None)
             restored = self.runtime.get(self.replay.size.remote())
             self._start_learner(state)
         except Exception:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import shutil
 import signal
 import threading
 
@@ -69,6 +70,17 @@ def test_a_crashed_actor_restarts_and_the_run_resumes_from_its_checkpoint(small_
     assert second["learner_steps"] == 50
     assert second["actor_restarts"] == 1  # the counters carried over
     assert second["train_seconds"] > first["train_seconds"]
+
+    # A checkpoint carried without its replay (the learner and agent alone) resumes too.
+    newest = next(run_checkpoint.candidates(run))
+    shutil.rmtree(newest / "replay")
+    lines.clear()
+    third = train_sync(smoke(small_suite, "run.max_steps=60", "actors.num_actors=1"), str(run),
+                       progress=lines.append)  # fmt: skip
+    assert f"[train] resumed from {newest.name}: learner step 50, 0 replay items" in "\n".join(
+        lines
+    )
+    assert third["learner_steps"] == 60
 
 
 def test_a_learner_failure_stops_the_run_with_its_checkpoints_intact(small_suite, tmp_path):
