@@ -225,7 +225,17 @@ actor ratio shows contention here, not the scaling of a cluster.
 
 {distributed.markdown(raw["distributed"])}
 
-{_later_sections(raw)}"""
+{_later_sections(raw)}
+
+## More tables, written by their own commands
+
+- [The learning curve](BENCHMARKS-curve.md) (`python -m mallocmuzero.benchmarks.learning_curve
+  --run runs/curve`): every snapshot of a from-scratch run on the generated programs
+  against restarts at the same time limit, on held-out and training families, with its PNG.
+- [Full packings](BENCHMARKS-packing.md) (`python -m
+  mallocmuzero.benchmarks.external_yardsticks`): the packing search on MiniMalloc's 11
+  instances, OmniMalloc's allocators measured in the same run, MiniMalloc's published times.
+"""
 
 
 def _later_sections(raw: dict) -> str:
