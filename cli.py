@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 
+from mallocmuzero.cache import user_cache_dir
 from mallocmuzero.cli_workloads import (
     add_capacity,
     add_workloads_commands,
@@ -321,6 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mallocmuzero`` console script."""
     for name, value in DEFAULT_ENVIRONMENT.items():  # before any command imports JAX
         os.environ.setdefault(name, value)
+    # Compiled searches persist across processes: a second `solve --solver agent` loads
+    # them instead of compiling again (JAX's own cache; the user's setting wins).
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(user_cache_dir() / "jax"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # searches: < 1 s
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

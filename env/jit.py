@@ -27,6 +27,8 @@ from pathlib import Path
 import numba
 from numba.core import caching
 
+from mallocmuzero.cache import user_cache_dir
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,8 +43,7 @@ def kernel_sources_digest(root: Path = PACKAGE_ROOT) -> str:
 
 def kernel_cache_dir(root: Path = PACKAGE_ROOT) -> Path:
     """Where the kernels' compiled code is cached for the current sources."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "mallocmuzero" / "numba" / kernel_sources_digest(root)
+    return user_cache_dir() / "numba" / kernel_sources_digest(root)
 
 
 @functools.cache
