@@ -24,6 +24,7 @@ from mallocmuzero.env.render import render_memory_map
 from mallocmuzero.env.workload import Workload, resolve_capacity
 from mallocmuzero.memory import release_free_memory
 from mallocmuzero.solvers.greedy import solve_msa
+from mallocmuzero.solvers.restarts import solve_restarts
 
 
 def evaluation_cases(
@@ -69,10 +70,13 @@ class EvaluatorService:
     def evaluate(self, params: Any, version: int) -> dict[str, Any]:
         """Gains over msa (``gain/NAME@F``, ``gain/mean``, ``gain/large_mean``) and PNGs.
 
-        The first case of the rotation is always played; the others while the budget lasts.
+        Each case also gets restarts for as long as the agent took: ``ratio/NAME@F`` and
+        ``ratio/mean`` are the agent's speed-up over restarts at equal time (above 1: the
+        agent is better). The first case of the rotation is always played; the others
+        while the budget lasts.
         """
         started = time.monotonic()
-        gains, images, large = {}, {}, []
+        gains, ratios, images, large = {}, {}, {}, []
         order = rotation_order(len(self._cases), self._large, self._evaluations)
         for i in order:
             if gains and time.monotonic() - started >= self._budget_s:
@@ -80,6 +84,9 @@ class EvaluatorService:
             (name, workload), msa = self._cases[i], self._msa[i]
             agent = agent_solve(workload, params, self._spec, self._search)
             gains[f"gain/{name}"] = gain = msa.estimated_time_s / agent.estimated_time_s - 1
+            seconds = max(float(agent.extra.get("wall_time_s", 0.0)), 1e-3)
+            restarts = solve_restarts(workload, time_limit=seconds)
+            ratios[f"ratio/{name}"] = restarts.estimated_time_s / agent.estimated_time_s
             if i in self._large:
                 large.append(gain)
             if len(images) < 2 * self._images:
@@ -88,6 +95,7 @@ class EvaluatorService:
         self._evaluations += 1
         release_free_memory()  # a large program's game and memory maps are garbage now
         scalars = {**gains, "gain/mean": float(np.mean(list(gains.values())))}
+        scalars.update(ratios, **{"ratio/mean": float(np.mean(list(ratios.values())))})
         if large:
             scalars["gain/large_mean"] = float(np.mean(large))
         scalars["cases"] = float(len(gains))

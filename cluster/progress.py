@@ -82,12 +82,17 @@ def run_scalars(
 
 
 def eval_line(last_eval: Mapping[str, float]) -> str:
-    """The last evaluation's mean gain over msa (and on its large programs)."""
+    """The last evaluation's mean gain over msa, on its large programs, and against restarts.
+
+    The ratio is the agent's speed-up over restarts given the same time (above 1: better).
+    """
     if not last_eval:
         return ""
     line = f" | eval gain/msa {last_eval['gain/mean']:+.2%}"
     if "gain/large_mean" in last_eval:
         line += f" (large {last_eval['gain/large_mean']:+.2%})"
+    if "ratio/mean" in last_eval:
+        line += f", x{last_eval['ratio/mean']:.4f} of restarts at equal time"
     return line
 
 

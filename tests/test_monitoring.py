@@ -41,6 +41,8 @@ def test_evaluator_always_plays_the_large_case_within_its_budget():
         assert played and out["scalars"]["cases"] == 1.0  # budget 0: the first case only
         assert out["scalars"]["gain/large_mean"] == out["scalars"][played[0]]
         assert out["scalars"]["gain/mean"] == out["scalars"]["gain/large_mean"]
+        ratio = out["scalars"][played[0].replace("gain/", "ratio/")]  # restarts, same time
+        assert ratio > 0 and out["scalars"]["ratio/mean"] == ratio
         assert any(tag.endswith("/agent") for tag in out["images"])
         names.append(played[0])
     assert len(set(names)) == len(config.evaluator.fractions)  # large cases rotate
@@ -101,3 +103,7 @@ def test_progress_line_and_time_left():
     line = progress_line(7, "5s elapsed", 2, scalars, {"gain/mean": 0.05, "gain/large_mean": 0.1})
     assert line.startswith("[train] step 7 | 5s elapsed | self-play 1,234 steps/s (2 actors)")
     assert line.endswith("loss 0.2500 | eval gain/msa +5.00% (large +10.00%)")
+    evaluated = {"gain/mean": 0.05, "ratio/mean": 0.98}
+    assert progress_line(7, "5s elapsed", 2, scalars, evaluated).endswith(
+        "eval gain/msa +5.00%, x0.9800 of restarts at equal time"
+    )
