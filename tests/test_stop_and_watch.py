@@ -1,6 +1,8 @@
-"""One run folder through what a run meets: crashes, stops, resumes, and TensorBoard.
+"""One run folder through what only real processes show: signals, loopback, TensorBoard.
 
-Four real ``mallocmuzero train`` runs in turn on one run folder:
+The loop's logic (a crashed role, a learner failure, a stop's final checkpoint, resume
+with the replay and counters) is tested in-process in ``test_supervisor.py``. Three real
+``mallocmuzero train`` runs in turn on one run folder:
 1. Its Ray services listen on loopback only; a self-play actor killed by its pid comes
    back and training goes on; then SIGTERM to the whole process group (systemd, Slurm,
    ``timeout``, ``kill -- -PGID``): a final checkpoint, at a step later than the last
@@ -10,9 +12,8 @@ Four real ``mallocmuzero train`` runs in turn on one run folder:
    gives the scalar tags, one curve (each step once, the final step included), a
    memory-map image and the config text.
 3. Resumed, then SIGINT to the group and SIGTERM to the driver at once: the second signal
-   aborts (exit 128 + 15) and every finished checkpoint stays intact.
-4. Resumed after that abort; the learner killed by its pid: exit 1, the checkpoints
-   intact, no replay scratch left, every TensorBoard tag in the event files.
+   aborts (exit 128 + 15) and every finished checkpoint stays intact; every TensorBoard
+   tag is in the three runs' event files.
 """
 
 from __future__ import annotations
@@ -244,7 +245,7 @@ def resumed_exactly(run: Path, log: Path, proc: subprocess.Popen) -> Path:
     return newest
 
 
-def check_event_files(run: Path, resumed_from: Path) -> None:
+def check_event_files(run: Path, resumed_step: int) -> None:
     """Every tag in the event files; the last run's file starts at its checkpoint's step."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -257,11 +258,11 @@ def check_event_files(run: Path, resumed_from: Path) -> None:
     assert "config" in tags
     # Each run writes its own file in the same folder.
     files = sorted((run / "tensorboard").glob("events.out.tfevents.*.v2"), key=os.path.getmtime)
-    assert len(files) == 4
+    assert len(files) == 3
     last = EventAccumulator(str(files[-1]), size_guidance={"tensors": 0})
     last.Reload()
     first_step = min(e.step for e in last.Tensors("self_play/steps_per_s"))
-    assert first_step == checkpoint_meta(resumed_from)["step"]
+    assert first_step == resumed_step
 
 
 def test_crashes_stops_resumes_and_tensorboard_on_one_run(small_suite, tmp_path):
@@ -304,21 +305,5 @@ def test_crashes_stops_resumes_and_tensorboard_on_one_run(small_suite, tmp_path)
     assert all(checkpoint_problem(c) is None for c in checkpoints(run))
     wait_for(lambda: not alive(tree), 30, "the runtime's processes to die with the driver")
 
-    # 4. Resumed after the abort; the learner dies: exit 1, the checkpoints intact.
-    log = tmp_path / "fourth.log"
-    proc = start(run, small_suite, log)
-    try:
-        newest = resumed_exactly(run, log, proc)
-        wait_for(lambda: checkpoints(run)[-1].name > newest.name, 300, "a later checkpoint", proc)
-        learner = int(re.findall(r"learner on .* \(pid (\d+)\)", log.read_text())[-1])
-        os.kill(learner, signal.SIGKILL)
-        assert proc.wait(timeout=180) == 1
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert "the learner failed" in log.read_text()
-    assert not list((run / "replay-scratch").glob("reverb-*"))  # the aborted run's, its own
-    later = checkpoints(run)[-1]
-    assert checkpoint_problem(later) is None and later.name > newest.name
-    check_event_files(run, newest)
+    check_event_files(run, final_step)
     assert (run / "checkpoint" / "params.msgpack").is_file()  # usable by solve --solver agent
