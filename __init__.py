@@ -46,6 +46,7 @@ _EXPORTS = {
     "solve_beam": "solvers.beam",
     "solve_cpsat": "solvers.cpsat",
     "solve_packing": "solvers.packing",
+    "solve_canonical": "solvers.packing",
     "solve_agent": "cluster.components",
     # the agent
     "make_search": "agent.search",

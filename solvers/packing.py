@@ -18,6 +18,7 @@ import dataclasses
 
 import numpy as np
 
+from mallocmuzero.env import cost_model
 from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import ArgumentError, check_time_limit
@@ -214,3 +215,39 @@ def solve_packing(
     if msa.estimated_time_s < found.estimated_time_s:
         return dataclasses.replace(msa, solver="packing", extra={**extra, "kept": "msa"})
     return found
+
+
+def solve_canonical(workload: Workload, time_limit: float | None = 10.0, seed: int = 0,
+                    tries: int | None = None) -> Solution:  # fmt: skip
+    """``canonical``: MiniMalloc's dynamic order as a greedy rollout, restarted on its ties.
+
+    Each try places the undecided buffer with the lowest feasible offset there (ties by
+    area, then msa's order; later tries put log-normal noise on the area), a buffer that
+    fits nowhere stays slow. The fastest placement by the cost model is kept, or msa's
+    where that is faster, within ``time_limit`` seconds or ``tries`` tries.
+    """
+    check_time_limit(time_limit)
+    if time_limit is None and tries is None:
+        raise ArgumentError("time_limit", "or tries is needed (both are None)")
+    deadline = Deadline(time_limit)
+    inst = packing_instance(workload)
+    rng = np.random.default_rng(seed)
+    msa_rank = np.empty(workload.num_buffers, np.float64)
+    msa_rank[cost_model.presentation_order(workload)] = np.arange((~workload.pinned).sum(), 0, -1)
+    tie = msa_rank[inst.buffers] / (inst.buffers.size + 1)  # below one unit of area
+    best = solve_msa(workload)
+    done, kept = 0, "msa"
+    offsets = np.full(inst.size.size, -1, np.int64)
+    while (tries is None or done < tries) and not (done and deadline.expired()):
+        noise = np.exp(0.3 * rng.standard_normal(inst.size.size)) if done else 1.0
+        key = np.floor(inst.area * noise) + tie
+        kernels.canonical_rollout(inst.size, inst.neighbours_ptr, inst.neighbours, key,
+                                  inst.capacity, offsets)  # fmt: skip
+        full = np.full(workload.num_buffers, -1, np.int64)
+        full[inst.buffers] = offsets
+        found = make_solution(workload, full, "canonical")
+        if found.estimated_time_s < best.estimated_time_s:
+            best, kept = found, "canonical"
+        done += 1
+    extra = {"tries": done, "kept": kept, "wall_time_s": round(deadline.elapsed(), 3)}
+    return dataclasses.replace(best, solver="canonical", extra=extra)

@@ -293,3 +293,65 @@ def _track_best(area, placed, best, info):
     if total > info[BEST_AREA]:
         info[BEST_AREA] = total
         best[:] = placed
+
+
+@jit
+def _lowest_feasible(w, size, nbr_ptr, nbr, offsets, capacity):
+    """The lowest offset where buffer w fits beside its placed neighbours, or NONE."""
+    count = 0
+    for j in range(nbr_ptr[w], nbr_ptr[w + 1]):
+        if offsets[nbr[j]] >= 0:
+            count += 1
+    starts = np.empty(count, np.int64)
+    ends = np.empty(count, np.int64)
+    k = 0
+    for j in range(nbr_ptr[w], nbr_ptr[w + 1]):
+        u = nbr[j]
+        if offsets[u] >= 0:
+            starts[k], ends[k] = offsets[u], offsets[u] + size[u]
+            k += 1
+    order = np.argsort(starts)
+    low = 0
+    for i in order:
+        if starts[i] >= low + size[w]:
+            break
+        low = max(low, ends[i])
+    return low if low + size[w] <= capacity else NONE
+
+
+@jit
+def canonical_rollout(size, nbr_ptr, nbr, key, capacity, offsets):
+    """MiniMalloc's dynamic order played greedily (mallocgame.md 3c).
+
+    Repeatedly the undecided buffer with the lowest feasible offset (ties: larger ``key``
+    first) goes to that offset; a buffer that fits nowhere stays slow (-1). Only the
+    neighbours of a placed buffer whose offset range it meets are looked at again.
+    """
+    n = size.shape[0]
+    lowest = np.empty(n, np.int64)
+    decided = np.zeros(n, np.bool_)
+    offsets[:] = NONE
+    for u in range(n):
+        lowest[u] = 0 if size[u] <= capacity else NONE
+        decided[u] = lowest[u] == NONE
+    while True:
+        best = NONE
+        for u in range(n):
+            if decided[u]:
+                continue
+            if (
+                best == NONE
+                or lowest[u] < lowest[best]
+                or (lowest[u] == lowest[best] and key[u] > key[best])
+            ):
+                best = u
+        if best == NONE:
+            return
+        offsets[best] = lowest[best]
+        decided[best] = True
+        top = lowest[best] + size[best]
+        for j in range(nbr_ptr[best], nbr_ptr[best + 1]):
+            w = nbr[j]
+            if not decided[w] and lowest[w] < top and lowest[best] < lowest[w] + size[w]:
+                lowest[w] = _lowest_feasible(w, size, nbr_ptr, nbr, offsets, capacity)
+                decided[w] = lowest[w] == NONE

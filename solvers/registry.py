@@ -14,7 +14,7 @@ from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import UserError, check_time_limit
 from mallocmuzero.solvers.beam import solve_beam
 from mallocmuzero.solvers.greedy import solve_all_slow, solve_first_fit, solve_msa
-from mallocmuzero.solvers.packing import solve_packing
+from mallocmuzero.solvers.packing import solve_canonical, solve_packing
 from mallocmuzero.solvers.restarts import solve_restarts
 
 
@@ -44,6 +44,9 @@ SOLVERS: dict[str, Callable[[Workload, float | None, int, BeamShape], Solution]]
     "beam": _beam,
     "cpsat": _cpsat,
     "packing": lambda w, limit, seed, beam: solve_packing(w, time_limit=limit or 10.0, seed=seed),
+    "canonical": lambda w, limit, seed, beam: solve_canonical(
+        w, time_limit=limit or 10.0, seed=seed
+    ),
 }
 
 

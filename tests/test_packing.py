@@ -88,3 +88,43 @@ def test_minimalloc_instances_pack_fully(name):
     solution = solve_packing(workload, time_limit=None, node_limit=1_000_000)
     assert solution.extra["full_packing"]
     assert validation_errors(workload, solution.offsets, workload.capacity) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_the_lowest_feasible_offset_is_the_lowest_free_one(seed):
+    """The dynamic rule's offset (mallocgame.md 3c) against a scan of every offset."""
+    from mallocmuzero.solvers.packing import packing_instance
+    from mallocmuzero.solvers.packing_kernels import NONE, _lowest_feasible
+
+    workload = random_workload(seed, num_buffers=20, capacity_fraction=0.5)
+    inst = packing_instance(workload)
+    rng = np.random.default_rng(seed)
+    offsets = np.full(inst.size.size, -1, np.int64)
+    for b in rng.permutation(inst.size.size)[: inst.size.size // 2]:  # a valid partial map
+        o = _lowest_feasible(b, inst.size, inst.neighbours_ptr, inst.neighbours, offsets,
+                             inst.capacity)  # fmt: skip
+        offsets[b] = o
+    for w in np.flatnonzero(offsets < 0):
+        meets = inst.neighbours[inst.neighbours_ptr[w] : inst.neighbours_ptr[w + 1]]
+        busy = [(offsets[u], offsets[u] + inst.size[u]) for u in meets if offsets[u] >= 0]
+        # The lowest free offset is 0 or the end of a busy interval (just above it was busy).
+        ends = sorted({0} | {int(b) for _, b in busy})
+        free = [o for o in ends if o + inst.size[w] <= inst.capacity
+                and all(o + inst.size[w] <= a or b <= o for a, b in busy)]  # fmt: skip
+        found = _lowest_feasible(w, inst.size, inst.neighbours_ptr, inst.neighbours, offsets,
+                                 inst.capacity)  # fmt: skip
+        assert found == (free[0] if free else NONE)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), fraction=st.floats(0.05, 0.8))
+def test_the_canonical_greedy_is_valid_and_never_worse_than_msa(seed, fraction):
+    from mallocmuzero.env.workload import resolve_capacity
+    from mallocmuzero.solvers.packing import solve_canonical
+
+    workload = resolve_capacity(random_workload(seed, num_buffers=25), fraction=fraction)
+    solution = solve_canonical(workload, time_limit=None, tries=5, seed=seed)
+    assert validation_errors(workload, solution.offsets, workload.capacity) == []
+    assert solution.estimated_time_s <= solve_msa(workload).estimated_time_s * (1 + 1e-12)
+    assert solution.extra["tries"] == 5 and solution.solver == "canonical"
