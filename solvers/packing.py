@@ -8,8 +8,8 @@ another tie-break preorder (three in turn, budgets doubling every round, as Mini
 round robin), and it keeps the placement of the most area (bytes x time) it has seen.
 Within ``time_limit`` it returns a full packing when it finds one, else that best
 placement completed greedily (each remaining buffer at its lowest feasible offset,
-largest area first), or msa's placement where that saves more. With a full packing, no
-solver can save more time: every buffer is in fast memory.
+largest area first), or one canonical greedy rollout's or msa's where that saves more.
+With a full packing, no solver can save more time: every buffer is in fast memory.
 """
 
 from __future__ import annotations
@@ -211,9 +211,12 @@ def solve_packing(
     found = make_solution(workload, offsets, "packing", extra=extra)
     if full:
         return found  # every buffer in fast memory: nothing saves more
-    msa = solve_msa(workload)  # a partial packing is kept only where it saves more
-    if msa.estimated_time_s < found.estimated_time_s:
-        return dataclasses.replace(msa, solver="packing", extra={**extra, "kept": "msa"})
+    # A partial packing is kept only where it saves more than one canonical greedy rollout
+    # (which includes msa's answer).
+    greedy = solve_canonical(workload, time_limit=None, tries=1)
+    if greedy.estimated_time_s < found.estimated_time_s:
+        kept = greedy.extra["kept"]
+        return dataclasses.replace(greedy, solver="packing", extra={**extra, "kept": kept})
     return found
 
 
