@@ -131,6 +131,29 @@ def summary(result: dict) -> list[dict]:
     return out
 
 
+def verdict(table: list[dict]) -> str:
+    """One sentence: whether quality still rises at the last snapshot (held-out families)."""
+    rows = [r for r in table if r["split"] == "heldout"]
+    if len(rows) < 2:
+        return "One snapshot: no trend yet."
+    parts = []
+    for solver in ("restarts+agent", "agent"):
+        before, last = rows[-2].get(f"{solver} ratio"), rows[-1].get(f"{solver} ratio")
+        if before is None or last is None:
+            continue
+        trend = (
+            "still rises"
+            if last > before + 1e-4
+            else "is flat"
+            if last > before - 1e-4
+            else "falls"
+        )
+        parts.append(f"{solver} {trend} ({before:.4f} to {last:.4f} of restarts)")
+    return f"From {rows[-2]['snapshot']} to {rows[-1]['snapshot']} on the held-out families: " + (
+        "; ".join(parts) + "."
+    )
+
+
 def markdown(result: dict, table: list[dict]) -> str:
     """The curve's table and how it was measured."""
     lines = [
@@ -142,6 +165,8 @@ def markdown(result: dict, table: list[dict]) -> str:
         "wins count cases at least as good as restarts.",
         "",
         "![learning curve](BENCHMARKS-curve.png)",
+        "",
+        verdict(table),
         "",
         "| snapshot | split | learner steps | self-play steps | agent | agent / restarts | "
         "agent wins | restarts+agent | ratio | wins | restarts | restarts+beam |",
