@@ -163,6 +163,15 @@ def fill_greedily(inst: Instance, offsets: np.ndarray) -> np.ndarray:
     return offsets
 
 
+def _start(workload: Workload, time_limit: float | None, seed: int, other: int | None,
+           other_name: str) -> tuple[Deadline, Instance, np.random.Generator]:  # fmt: skip
+    """Check the limits (one of ``time_limit`` and ``other`` is needed); start the clock."""
+    check_time_limit(time_limit)
+    if time_limit is None and other is None:
+        raise ArgumentError("time_limit", f"or {other_name} is needed (both are None)")
+    return Deadline(time_limit), packing_instance(workload), np.random.default_rng(seed)
+
+
 def solve_packing(
     workload: Workload,
     time_limit: float | None = 10.0,
@@ -174,12 +183,7 @@ def solve_packing(
     Either limit may be None (not both); without a full packing, the most area found,
     completed greedily, or msa's placement where that saves more.
     """
-    check_time_limit(time_limit)
-    if time_limit is None and node_limit is None:
-        raise ArgumentError("time_limit", "or node_limit is needed (both are None)")
-    deadline = Deadline(time_limit)
-    inst = packing_instance(workload)
-    rng = np.random.default_rng(seed)
+    deadline, inst, rng = _start(workload, time_limit, seed, node_limit, "node_limit")
     best, best_area = np.full(inst.size.size, -1), -1
     tries, nodes, status = 0, 0, None
     nodes_left = lambda: node_limit - nodes if node_limit is not None else 1 << 62  # noqa: E731
@@ -229,12 +233,7 @@ def solve_canonical(workload: Workload, time_limit: float | None = 10.0, seed: i
     fits nowhere stays slow. The fastest placement by the cost model is kept, or msa's
     where that is faster, within ``time_limit`` seconds or ``tries`` tries.
     """
-    check_time_limit(time_limit)
-    if time_limit is None and tries is None:
-        raise ArgumentError("time_limit", "or tries is needed (both are None)")
-    deadline = Deadline(time_limit)
-    inst = packing_instance(workload)
-    rng = np.random.default_rng(seed)
+    deadline, inst, rng = _start(workload, time_limit, seed, tries, "tries")
     msa_rank = np.empty(workload.num_buffers, np.float64)
     msa_rank[cost_model.presentation_order(workload)] = np.arange((~workload.pinned).sum(), 0, -1)
     tie = msa_rank[inst.buffers] / (inst.buffers.size + 1)  # below one unit of area
