@@ -73,6 +73,7 @@ class Supervisor:
         self.window = collections.Counter()  # figures since the last log line
         self.last_eval: dict[str, float] = {}
         self.snapshot_due: float | None = None  # the snapshot minute the next checkpoint keeps
+        self.snapshots_left: list[float] | None = None  # minutes still to keep, read at start
         self.base_ref = self.replay_address = self.tensorboard = None
         self.version = 0
 
@@ -313,11 +314,14 @@ class Supervisor:
         return folder
 
     def _snapshot_minute(self, train_seconds: float) -> float | None:
-        """The latest snapshot minute passed and not yet kept, or None."""
-        kept = {p.name for p in (self.run_dir / "snapshots").glob("minute_*")}
-        passed = [m for m in self.config.run.snapshot_minutes if m * 60 <= train_seconds]
-        due = [m for m in passed if f"minute_{m:06.1f}" not in kept]
-        return max(due) if due else None
+        """The latest snapshot minute passed and not yet kept, or None (no disk reads)."""
+        if self.snapshots_left is None:  # once per run: the minutes an earlier session kept
+            kept = {p.name for p in (self.run_dir / "snapshots").glob("minute_*")}
+            self.snapshots_left = sorted(m for m in self.config.run.snapshot_minutes
+                                         if f"minute_{m:06.1f}" not in kept)  # fmt: skip
+        passed = [m for m in self.snapshots_left if m * 60 <= train_seconds]
+        self.snapshots_left = [m for m in self.snapshots_left if m * 60 > train_seconds]
+        return max(passed) if passed else None
 
     # ------------------------------------------------------------- the loop
     def _stop_due(self, now: float, started: float) -> None:
