@@ -1,16 +1,20 @@
 """Launch on a cluster as the README says: a real head node, ``ray job submit``, ``ray job stop``.
 
-The head is started with ``ray start --head`` from the project's environment (its
+The head is started with ``ray start --head --block`` from the project's environment (its
 ``bin`` first on PATH, as after ``source .venv/bin/activate``), on 127.0.0.1 only (Ray's
 single-machine mode), with the dashboard's job API. The jobs upload the checkout with
 ``--working-dir .``; the actors import the package the driver ships (``py_modules``),
 which the test checks through the actors' own report of where ``mallocmuzero`` came from.
+The head is stopped by signalling its own process group, not with ``ray stop --force``,
+which would also stop every other Ray runtime on the machine (a developer's training run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -93,16 +97,46 @@ def wait_status(api: str, job: str, wanted: set[str], timeout: float) -> str:
     raise AssertionError(f"job {job} still {now} after {timeout:.0f} s:\n{logs(api, job)[-3000:]}")
 
 
+@contextlib.contextmanager
+def head_node(tmp_path: Path):
+    """A ``ray start --head --block`` of its own process group; its dashboard's address.
+
+    Leaving the block sends SIGTERM to the group (``--block`` shuts the head's processes
+    down with it), then SIGKILL to what is left after a minute."""
+    port, dashboard = free_port(), free_port()
+    log = (tmp_path / "head.log").open("w")
+    head = subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
+         f"--dashboard-port={dashboard}", "--include-dashboard=true", "--num-cpus=4",
+         "--disable-usage-stats", "--block"],
+        cwd=ROOT, env=HEAD_ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    api = f"http://127.0.0.1:{dashboard}"
+    try:
+        wait_for(lambda: job_api_answers(api), 180, "the head's job API", head)
+        yield api
+    finally:
+        for sig, grace in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(head.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                head.wait(timeout=grace)
+                break
+        log.close()
+
+
+def job_api_answers(api: str) -> bool:
+    """Whether ``ray job list`` reaches the dashboard at ``api``."""
+    result = subprocess.run([str(BIN / "ray"), "job", "list", "--address", api], cwd=ROOT,
+                            env=HEAD_ENV, capture_output=True, timeout=60)  # fmt: skip
+    return result.returncode == 0
+
+
 def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(train_only_suite, tmp_path):
     """Two jobs at once (4 logical CPUs on the head): one runs to its end, one is stopped.
 
     Each job has one self-play actor and, on training programs alone, no evaluator."""
-    port, dashboard = free_port(), free_port()
-    ray_cli("start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
-            f"--dashboard-port={dashboard}", "--include-dashboard=true", "--num-cpus=4",
-            "--disable-usage-stats", timeout=180)  # fmt: skip
-    api = f"http://127.0.0.1:{dashboard}"
-    try:
+    with head_node(tmp_path) as api:
         finishing, stopped_run = tmp_path / "job1", tmp_path / "job2"
         finishing_job = submit(api, finishing, train_only_suite, max_steps=20)
         job = submit(api, stopped_run, train_only_suite, max_steps=100000)
@@ -130,5 +164,3 @@ def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(train_only_suite, tmp_
             assert Path(actor["package"]).name == "mallocmuzero"
             assert "py_modules_files" in actor["package"], actor
             assert not Path(actor["package"]).resolve().is_relative_to(ROOT)
-    finally:
-        ray_cli("stop", "--force", timeout=120)
