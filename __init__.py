@@ -47,10 +47,10 @@ _EXPORTS = {
     "solve_cpsat": "solvers.cpsat",
     "solve_packing": "solvers.packing",
     "solve_canonical": "solvers.packing",
-    "solve_agent": "cluster.components",
+    "solve_agent": "agent.solve",
     # the agent
     "make_search": "agent.search",
-    "load_agent": "cluster.components",
+    "load_agent": "agent.solve",
     # training
     "load_config": "configs.loader",
     "ExperimentConfig": "configs.schema",
@@ -73,7 +73,7 @@ def solve(workload: Any, solver: str, **options: Any) -> Any:
     from mallocmuzero.solvers.registry import solve as run
 
     if solver == AGENT:
-        from mallocmuzero.cluster.components import solve_agent
+        from mallocmuzero.agent.solve import solve_agent
 
         return solve_agent(workload, **options)
     return run(solver, workload, **options)

@@ -56,7 +56,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         raise UserError("--restarts-share is an option of --solver agent")
     workload = load_with_capacity(args.workload, args)
     if args.solver == AGENT:
-        from mallocmuzero.cluster.components import solve_agent
+        from mallocmuzero.agent.solve import solve_agent
 
         solution = solve_agent(
             workload, args.checkpoint, args.samples, args.seed, args.rollout_weight,
@@ -170,15 +170,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Per workload and capacity: the agent against msa, restarts, beam and cpsat."""
-    from mallocmuzero.actors.evaluate import (
+    from mallocmuzero.actors.workload_sampler import load_split
+    from mallocmuzero.agent.solve import check_restarts_share, load_agent
+    from mallocmuzero.errors import check_time_limit
+    from mallocmuzero.solvers.tournament import evaluate
+    from mallocmuzero.solvers.tournament_report import (
         EVALUATION_HEADER,
-        evaluate,
         evaluation_summary,
         evaluation_table,
     )
-    from mallocmuzero.actors.workload_sampler import load_split
-    from mallocmuzero.cluster.components import check_restarts_share, load_agent
-    from mallocmuzero.errors import check_time_limit
 
     check_time_limit(args.time_limit)
     check_restarts_share(args.restarts_share, args.time_limit)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mallocmuzero.actors.evaluate import agent_solve
+from mallocmuzero.agent.rollouts import agent_solve
 from mallocmuzero.configs.schema import EvaluatorConfig
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.render import render_memory_map

@@ -30,7 +30,8 @@ from mallocmuzero.actors.workload_sampler import CapacitySampler
 from mallocmuzero.agent.checkpoint import network_config
 from mallocmuzero.agent.networks import init_params
 from mallocmuzero.agent.search import make_search
-from mallocmuzero.cluster.components import observation_spec, optimizer_config
+from mallocmuzero.agent.solve import observation_spec
+from mallocmuzero.cluster.components import optimizer_config
 from mallocmuzero.configs.schema import ExperimentConfig
 from mallocmuzero.env.game import GameBank
 from mallocmuzero.env.workload import Workload, load_workload

@@ -33,7 +33,7 @@ _AGENTS: dict = {}  # per worker process: label -> loaded agent
 def _init_worker(agents: dict[str, str]) -> None:
     """Load and compile every agent once in this worker (one XLA thread)."""
     os.environ["XLA_FLAGS"] = ONE_THREAD
-    from mallocmuzero.cluster.components import load_agent
+    from mallocmuzero.agent.solve import load_agent
 
     for label, checkpoint in agents.items():
         _AGENTS[label] = load_agent(checkpoint).compile()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mallocmuzero.cluster.components import solve_agent
+from mallocmuzero.agent.solve import solve_agent
 from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
 from mallocmuzero.env.solution import Solution, make_solution, validation_errors
 from mallocmuzero.env.workload import Workload

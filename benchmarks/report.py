@@ -97,9 +97,9 @@ def ablation_markdown(result: dict) -> str:
 
 def agent_markdown(result: dict) -> str:
     """The held-out evaluation table of the shipped checkpoint."""
-    from mallocmuzero.actors.evaluate import (
+    from mallocmuzero.solvers.tournament import EvaluationRow
+    from mallocmuzero.solvers.tournament_report import (
         EVALUATION_HEADER,
-        EvaluationRow,
         evaluation_summary,
         evaluation_table,
     )

@@ -31,9 +31,9 @@ from mallocmuzero.env.workload import load_workload, write_json_atomic
 
 def agent_quality(checkpoint: str, workloads: str, cpsat_limit_s: float, progress) -> list[dict]:
     """The shipped agent on the held-out programs at 0.1, 0.25 and 0.5 (``evaluate``)."""
-    from mallocmuzero.actors.evaluate import evaluate
     from mallocmuzero.actors.workload_sampler import load_split
-    from mallocmuzero.cluster.components import load_agent
+    from mallocmuzero.agent.solve import load_agent
+    from mallocmuzero.solvers.tournament import evaluate
 
     a = load_agent(checkpoint)
     heldout = load_split(workloads, "heldout")
@@ -49,7 +49,7 @@ def agent_quality(checkpoint: str, workloads: str, cpsat_limit_s: float, progres
 
 def rollout_ablation(checkpoint: str, heldout: list, progress) -> list[dict]:
     """Greedy agent time per held-out case at each solve-time rollout weight."""
-    from mallocmuzero.cluster.components import agent_search, load_agent
+    from mallocmuzero.agent.solve import agent_search, load_agent
     from mallocmuzero.env.workload import resolve_capacity
 
     loaded = load_agent(checkpoint)

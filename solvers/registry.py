@@ -50,7 +50,7 @@ SOLVERS: dict[str, Callable[[Workload, float | None, int, BeamShape], Solution]]
 }
 
 
-AGENT = "agent"  # the trained agent: cluster.components.solve_agent
+AGENT = "agent"  # the trained agent: agent.solve.solve_agent
 
 
 def pretrained_checkpoint() -> Path:
@@ -72,7 +72,7 @@ def solve(
     ``width``, ``pick_candidates`` and ``pick_encoding`` shape the beam (game v2 when
     ``pick_candidates`` > 1; by default the shipped game's); the other solvers ignore them.
 
-    The agent (``AGENT``) needs a checkpoint's network: ``cluster.components.solve_agent``
+    The agent (``AGENT``) needs a checkpoint's network: ``agent.solve.solve_agent``
     runs it, and the CLI and the package's ``solve`` dispatch to it.
     """
     if name not in SOLVERS:

@@ -81,7 +81,7 @@ def smoke_kernels_compiled(small_suite):
     msa plays every program of the suite with the smoke config's observation (its
     lookahead included), and each program's msa rollout is scored, as the evaluator does.
     """
-    from mallocmuzero.cluster.components import observation_spec
+    from mallocmuzero.agent.solve import observation_spec
     from mallocmuzero.configs.loader import load_config
     from mallocmuzero.env.game import BatchedGame, GameBank
     from mallocmuzero.env.solution import make_solution

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from mallocmuzero.agent.checkpoint import load_checkpoint
+from mallocmuzero.agent.solve import solve_time_weights
 from mallocmuzero.cluster import components
 from mallocmuzero.configs import default
 from mallocmuzero.configs.loader import load_config
@@ -91,7 +92,7 @@ def test_old_checkpoint_configs_migrate_in_one_place():
     config = migrate(json.loads(json.dumps(before_lookahead)))
     assert config.game.lookahead is False and config.search.rollout_weight == 0.0
     assert config.evaluator.large_buffers == ExperimentConfig().evaluator.large_buffers
-    assert components.solve_time_weights(config) == [0.0]
+    assert solve_time_weights(config) == [0.0]
 
 
 def test_the_shipped_checkpoint_loads_as_a_typed_config():
@@ -121,12 +122,12 @@ def test_the_game_defaults_have_one_source():
     import inspect
     import json
 
-    from mallocmuzero.actors.evaluate import evaluate
+    from mallocmuzero.agent.solve import observation_spec
     from mallocmuzero.cli import build_parser
-    from mallocmuzero.cluster.components import observation_spec
     from mallocmuzero.configs.schema import ExperimentConfig, GameConfig
     from mallocmuzero.env.observation import SHIPPED_GAME, ObservationSpec
     from mallocmuzero.solvers.registry import BeamShape, pretrained_checkpoint
+    from mallocmuzero.solvers.tournament import evaluate
 
     spec, game = ObservationSpec(), GameConfig()
     assert spec == SHIPPED_GAME

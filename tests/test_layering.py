@@ -8,6 +8,8 @@ own node (``cli``, ``errors``, the package's ``__init__``).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +75,22 @@ def test_no_import_cycle_between_top_level_folders():
 
     cycles = [c for n in sorted(edges) if (c := cycle_from(n, n, (n,)))]
     assert cycles == [], cycles
+
+
+def test_only_the_cli_and_the_package_facade_reach_the_training_wiring():
+    """Inference lives in agent/: outside cluster/, only the CLI and the package's lazy
+    facade (``mmz.train_sync``, ...) name cluster/ (benchmarks of training aside)."""
+    edges = graph()
+    reaching = sorted(node for node, to in edges.items() if "cluster" in to and node != "cluster")
+    assert reaching == ["benchmarks", "cli"], reaching
+
+
+def test_loading_the_agent_through_the_package_imports_no_training_wiring():
+    """``import mallocmuzero as mmz; mmz.load_agent`` leaves cluster/ unimported."""
+    code = (
+        "import sys, mallocmuzero as mmz\n"
+        "assert callable(mmz.load_agent) and callable(mmz.solve_agent)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('mallocmuzero.cluster')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

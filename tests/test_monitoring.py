@@ -6,8 +6,9 @@ import functools
 
 from mallocmuzero.actors.evaluator import EvaluatorService, rotation_order
 from mallocmuzero.agent.networks import init_params
+from mallocmuzero.agent.solve import agent_network, observation_spec
 from mallocmuzero.benchmarks.distributed import memory_table
-from mallocmuzero.cluster.components import agent_network, evaluator_parts, observation_spec
+from mallocmuzero.cluster.components import evaluator_parts
 from mallocmuzero.cluster.monitor import TensorBoard
 from mallocmuzero.cluster.progress import format_duration, progress_line, time_line
 from mallocmuzero.configs.loader import load_config

@@ -8,12 +8,12 @@ import re
 import numpy as np
 import pytest
 
-from mallocmuzero.actors.evaluate import CompletionTrace, agent_solve, play_out, start_from
 from mallocmuzero.agent.checkpoint import load_checkpoint, network_config
 from mallocmuzero.agent.networks import init_params
+from mallocmuzero.agent.rollouts import CompletionTrace, agent_solve, play_out, start_from
 from mallocmuzero.agent.search import make_search
+from mallocmuzero.agent.solve import load_agent, observation_spec
 from mallocmuzero.cli import main
-from mallocmuzero.cluster.components import load_agent, observation_spec
 from mallocmuzero.cluster.launch import train_sync
 from mallocmuzero.configs.loader import load_config
 from mallocmuzero.env.game import BatchedGame, GameBank
