@@ -78,8 +78,8 @@ class SelfPlay:
         self.games = [games] if isinstance(games, BatchedGame) else list(games)
         self.search = search
         self.add = add
-        self._rng = jax.random.PRNGKey(seed)
-        self._keys: list = []
+        # One key per group, threaded through its searches (each returns the next one).
+        self._keys = list(jax.random.split(jax.random.PRNGKey(seed), len(self.games)))
         observations = [game.observe() for game in self.games]
         self._features = [features for features, _ in observations]
         self._legal = [legal for _, legal in observations]
@@ -101,18 +101,13 @@ class SelfPlay:
         """Every slot's current legal-action mask [G, A]."""
         return np.concatenate(self._legal)
 
-    def _next_key(self) -> jax.Array:
-        # Splitting keys in blocks saves a device dispatch per step.
-        if not self._keys:
-            self._rng, *block = jax.random.split(self._rng, 257)
-            self._keys = list(block)
-        return self._keys.pop()
-
     def _search(self, params: Any, group: int, greedy: bool) -> Any:
         """Start a search of one group's current states (JAX returns before it finishes)."""
-        return self.search(
-            params, self._next_key(), self._features[group], self._legal[group], greedy=greedy
+        out = self.search(
+            params, self._keys[group], self._features[group], self._legal[group], greedy=greedy
         )
+        self._keys[group] = out.rng
+        return out
 
     def step(self, params: Any, greedy: bool = False) -> np.ndarray:
         """One search and one game step for every slot; returns the done flags."""

@@ -11,7 +11,7 @@ legal action followed by msa's rule to the end (:class:`CompletionTrace`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -90,18 +90,6 @@ def start_from(
     return game
 
 
-def search_keys(seed: int, chunk: int = 1024) -> Iterator[np.ndarray]:
-    """An endless stream of search keys from ``seed``, split ``chunk`` at a time.
-
-    One split per step would cost a JAX dispatch per step (about a tenth of a rollout);
-    the keys come back as host arrays, which the jitted search takes as they are.
-    """
-    rng = jax.random.PRNGKey(seed)
-    while True:
-        rng, block = jax.random.split(rng)
-        yield from np.asarray(jax.random.split(block, chunk))
-
-
 def compile_searches(
     searches: Sequence[Callable], params: Any, spec: ObservationSpec, samples: int = 0
 ) -> None:
@@ -114,7 +102,7 @@ def compile_searches(
     first, *others = searches
     shapes = [(first, True, 1), *((first, False, n) for n in {samples, SAMPLED_BATCH} if n),
               *((s, True, 1) for s in others)]  # fmt: skip
-    key = next(search_keys(0))
+    key = jax.random.PRNGKey(0)
     for search, greedy, batch in shapes:
         features = np.zeros((batch, spec.size), np.float32)
         legal = np.ones((batch, spec.num_actions), bool)
@@ -135,12 +123,13 @@ def play_out(
     ``deadline`` is a ``time.monotonic()`` value, checked before every batched step;
     ``trace`` records each step (it needs a lookahead observation).
     """
-    keys = search_keys(seed)
+    key = jax.random.PRNGKey(seed)  # threaded: each search returns the next one
     features, legal = game.observe()
     while not all(game.is_done(g) for g in range(game.num_games)):
         if deadline is not None and time.monotonic() >= deadline:
             return False
-        actions = np.asarray(search(params, next(keys), features, legal, greedy=greedy).action)
+        out = search(params, key, features, legal, greedy=greedy)
+        actions, key = np.asarray(out.action), out.rng
         if trace is not None:
             trace.record(game, actions)
         out = game.step(actions)

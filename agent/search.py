@@ -1,7 +1,9 @@
 """Batched Gumbel MuZero search with mctx over the learned model.
 
 :func:`make_search` returns one jitted function that searches a whole batch of games:
-``search(params, rng, features [B, F], legal [B, A], greedy) -> SearchOutput``. Illegal
+``search(params, rng, features [B, F], legal [B, A], greedy) -> SearchOutput``; the output
+carries the key for the caller's next search (``SearchOutput.rng``), split inside the jitted
+call, so a caller threads one key through its searches with no dispatch of its own. Illegal
 actions are masked at the root (mctx masks only there; inner nodes rely on the learned
 policy). Acting mode samples Gumbel noise; evaluation mode (``greedy=True``) turns it
 off, so the search picks the best action deterministically.
@@ -34,6 +36,7 @@ class SearchOutput(NamedTuple):
     action: jnp.ndarray  # [B] int32
     action_weights: jnp.ndarray  # [B, A] the improved policy (training target)
     root_value: jnp.ndarray  # [B] search value of the root, raw scale
+    rng: jnp.ndarray  # the key to pass to the next search
 
 
 def lookahead_returns(spec: ObservationSpec) -> Callable[[jnp.ndarray], jnp.ndarray]:
@@ -131,6 +134,7 @@ def make_search(
 
     @functools.partial(jax.jit, static_argnames=("greedy",))
     def search(params, rng, features, legal, greedy: bool = False) -> SearchOutput:
+        rng, search_rng = jax.random.split(rng)
         latent, policy, value = net.apply(params, features, method=MuZeroNetwork.initial_inference)
         if rollout_weight > 0:
             rollout = rollout_returns(features)[:, :-1]
@@ -141,7 +145,7 @@ def make_search(
         )
         out = mctx.gumbel_muzero_policy(
             params=params,
-            rng_key=rng,
+            rng_key=search_rng,
             root=root,
             recurrent_fn=recurrent_fn,
             num_simulations=num_simulations,
@@ -154,6 +158,7 @@ def make_search(
             action=out.action.astype(jnp.int32),
             action_weights=out.action_weights,
             root_value=out.search_tree.node_values[:, 0],
+            rng=rng,
         )
 
     return search

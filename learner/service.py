@@ -21,6 +21,8 @@ from mallocmuzero.learner.learner import Learner
 from mallocmuzero.learner.train_state import TrainState
 from mallocmuzero.replay.dataset import ReplayDataset
 
+LEGACY_KEY = "rng"  # the learner's RNG key, saved in states until the learner dropped it
+
 # (restored state or None, Reverb client) -> the learner core and its replay dataset
 LearnerParts = Callable[[TrainState | None, Any], tuple[Learner, ReplayDataset]]
 
@@ -35,10 +37,20 @@ def save_train_state(folder: str | Path, state: TrainState) -> None:
 
 
 def restore_train_state(folder: str | Path, template: TrainState) -> TrainState:
-    """Read a learner state written by :func:`save_train_state`, shaped like ``template``."""
+    """Read a learner state written by :func:`save_train_state`, shaped like ``template``.
+
+    States saved before the learner dropped its unused RNG key (a ``rng`` entry) restore
+    too: the key is read and left out.
+    """
     import orbax.checkpoint as ocp
 
-    return ocp.StandardCheckpointer().restore(Path(folder).resolve(), template)
+    checkpointer, path = ocp.StandardCheckpointer(), Path(folder).resolve()
+    if LEGACY_KEY not in checkpointer.metadata(path).tree:
+        return checkpointer.restore(path, template)
+    legacy = {**template._asdict(), LEGACY_KEY: np.zeros(2, np.uint32)}
+    restored = checkpointer.restore(path, legacy)
+    restored.pop(LEGACY_KEY)
+    return TrainState(**restored)
 
 
 class LearnerService:

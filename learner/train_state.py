@@ -32,12 +32,14 @@ class OptimizerConfig:
 
 
 class TrainState(NamedTuple):
-    """Everything the learner checkpoints: parameters, target, optimizer, RNG, step."""
+    """Everything the learner checkpoints: parameters, target, optimizer state, step.
+
+    The loss draws no randomness, so the state holds no RNG key.
+    """
 
     params: Any
     target_params: Any
     opt_state: Any
-    rng: jnp.ndarray
     step: jnp.ndarray
 
 
@@ -66,7 +68,7 @@ def init_train_state(
     """A fresh learner state."""
     params = init_params(net_config, observation_size, seed)
     opt_state = make_optimizer(opt_config).init(params)
-    return TrainState(params, params, opt_state, jax.random.PRNGKey(seed), jnp.zeros((), jnp.int32))
+    return TrainState(params, params, opt_state, jnp.zeros((), jnp.int32))
 
 
 def make_train_step(net_config: NetworkConfig, opt_config: OptimizerConfig):
@@ -95,10 +97,7 @@ def make_train_step(net_config: NetworkConfig, opt_config: OptimizerConfig):
             "grad_norm": optax.global_norm(grads),
             "learning_rate": schedule(state.step),
         }
-        # The loss draws no randomness today; the key still moves on every step, so a
-        # stochastic part added later never reuses one, and a resumed run continues the chain.
-        rng = jax.random.split(state.rng)[0]
-        new_state = TrainState(params, target, opt_state, rng, step)
+        new_state = TrainState(params, target, opt_state, step)
         return new_state, metrics, out.priority
 
     return train_step

@@ -77,6 +77,32 @@ def test_greedy_search_is_deterministic():
     assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_the_search_threads_its_key():
+    """Each search returns the key for the next: a new one every call, never repeating,
+    and the same sequence (so the same sampled actions) from the same first key."""
+    workload = random_workload(6, num_buffers=20, num_instructions=20)
+    game = BatchedGame(GameBank.build([workload]), 8, spec=GAME_V1)
+    game.reset_all([0] * 8, [workload.capacity] * 8)
+    features, legal = game.observe()
+    params = init_params(SMALL, game.spec.size, seed=2)
+    search = make_search(SMALL, num_simulations=4)
+
+    def chain(key, calls=6):
+        keys, actions = [tuple(np.asarray(key))], []
+        for _ in range(calls):
+            out = search(params, key, features, legal)
+            key = out.rng
+            keys.append(tuple(np.asarray(key)))
+            actions.append(np.asarray(out.action))
+        return keys, np.stack(actions)
+
+    keys, actions = chain(jax.random.PRNGKey(7))
+    again_keys, again_actions = chain(jax.random.PRNGKey(7))
+    assert len(set(keys)) == len(keys)
+    assert keys == again_keys and np.array_equal(actions, again_actions)
+    assert len({a.tobytes() for a in actions}) > 1  # the sampled searches differ
+
+
 def test_completed_qvalues_without_rollouts_match_mctx():
     """Our completed-Q transform at weight 0 is mctx's default one, at every node."""
     import mctx
@@ -166,12 +192,10 @@ def test_loss_decreases_on_a_fixed_batch():
     state = init_train_state(SMALL, opt, observation_size=20)
     train_step = make_train_step(SMALL, opt)
     batch = fixed_batch(np.random.default_rng(0), 32, 5, 20, SMALL.num_actions)
-    losses, keys = [], {tuple(np.asarray(state.rng))}
+    losses = []
     for _ in range(150):
         state, metrics, priority = train_step(state, batch)
         losses.append(float(metrics["loss/total"]))
-        keys.add(tuple(np.asarray(state.rng)))
-    assert len(keys) == 151  # the learner's key moves on every step, never repeating
     assert priority.shape == (32,) and np.isfinite(np.asarray(priority)).all()
     assert int(state.step) == 150
     assert losses[-1] < 0.5 * losses[0]
@@ -192,3 +216,21 @@ def test_target_network_refresh_interval(interval):
         )
     )
     assert same == (interval == 1)
+
+
+def test_a_learner_state_saved_with_the_old_rng_key_restores(tmp_path):
+    """Checkpoints written while the learner state held an RNG key still resume."""
+    from mallocmuzero.learner.service import LEGACY_KEY, restore_train_state, save_train_state
+
+    opt = default_optimizer()
+    state = init_train_state(SMALL, opt, observation_size=20, seed=3)
+    state = state._replace(step=jnp.asarray(41, jnp.int32))
+    old_layout = {**state._asdict(), LEGACY_KEY: np.asarray(jax.random.PRNGKey(5))}
+    save_train_state(tmp_path / "old", old_layout)
+    save_train_state(tmp_path / "new", state)
+    template = init_train_state(SMALL, opt, observation_size=20, seed=0)
+    for name in ("old", "new"):
+        restored = restore_train_state(tmp_path / name, template)
+        assert type(restored).__name__ == "TrainState" and int(restored.step) == 41
+        same = jax.tree_util.tree_map(np.array_equal, restored.params, state.params)
+        assert all(jax.tree_util.tree_leaves(same))
