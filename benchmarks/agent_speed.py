@@ -80,7 +80,7 @@ def search_speed(
         config.search.num_simulations,
         config.search.max_considered_actions,
     )
-    keys = iter(jax.random.split(jax.random.PRNGKey(0), 1_000_000))
+    key = [jax.random.PRNGKey(0)]  # threaded through the raw calls, as the core does
     blocks = {}
     groups = overlap_groups()
     variants = {"_lookahead": ({"lookahead": True}, groups)}
@@ -96,7 +96,7 @@ def search_speed(
         params = init_params(net, spec.size)
         core = SelfPlay(games, search, add=None)
         blocks[f"core{suffix}"] = (partial(core.step, params), core.wait)
-        blocks[f"raw{suffix}"] = (partial(_raw_search, search, params, keys, core), None)
+        blocks[f"raw{suffix}"] = (partial(_raw_search, search, params, key, core), None)
 
     sims = config.actors.num_games * config.search.num_simulations
     # Alternate short blocks so that all see the same machine load.
@@ -126,9 +126,11 @@ def one_cpu_search_speed(workload_dir: str, seconds: float = 5.0) -> dict[str, f
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _raw_search(search, params, keys, core: SelfPlay) -> None:
+def _raw_search(search, params, key: list, core: SelfPlay) -> None:
     """The search call alone on the core's current states (the cost depends on them)."""
-    jax.block_until_ready(search(params, next(keys), core.features, core.legal).action)
+    out = search(params, key[0], core.features, core.legal)
+    key[0] = out.rng
+    jax.block_until_ready(out.action)
 
 
 def learner_speed(seconds: float = 5.0) -> dict[str, float]:

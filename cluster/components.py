@@ -8,7 +8,7 @@ same experiment in one process or on a cluster.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -23,9 +23,10 @@ from mallocmuzero.env.game import GameBank
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.learner.learner import Learner
+from mallocmuzero.learner.prefetch import learner_batches
 from mallocmuzero.learner.train_state import OptimizerConfig
 from mallocmuzero.replay.adder import SequenceAdder
-from mallocmuzero.replay.dataset import ReplayDataset
+from mallocmuzero.replay.dataset import ReplayBatch, ReplayDataset
 from mallocmuzero.replay.schema import SequenceSpec
 from mallocmuzero.replay.server import ReplayConfig
 
@@ -119,9 +120,17 @@ def self_play_parts(
     return make_self_play(config, workloads, adder.add, seed), adder
 
 
-def learner_parts(config: ExperimentConfig, state: Any, client) -> tuple[Learner, ReplayDataset]:
-    """The learner core (from ``state``, or fresh) and its replay dataset behind ``client``."""
-    return make_learner(config, state=state), make_replay_dataset(config, client)
+def learner_parts(
+    config: ExperimentConfig, state: Any, client
+) -> tuple[Learner, ReplayDataset, Iterator[ReplayBatch]]:
+    """The learner core (from ``state``, or fresh), its replay dataset and its batches.
+
+    The dataset samples through ``client`` and takes the priorities back; the batches come
+    from it, stacked and prefetched as the config's learner section says.
+    """
+    dataset, lc = make_replay_dataset(config, client), config.learner
+    batches = learner_batches(dataset, lc.updates_per_jit, lc.prefetch_batches)
+    return make_learner(config, state), dataset, batches
 
 
 def evaluator_parts(config: ExperimentConfig) -> tuple[ObservationSpec, Callable]:

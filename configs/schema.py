@@ -184,6 +184,10 @@ class LearnerSection(Section):
     value_weight: float = knob(0.25, low=0.0)
     target_update_interval: int = knob(100, low=1)
     steps_per_call: int = knob(20, low=1)  # learner steps per call from the supervisor
+    # Updates fused into one jitted call (lax.scan over stacked batches): fewer dispatches
+    # and host round trips per step on an accelerator; a call then trains whole groups.
+    updates_per_jit: int = knob(1, low=1)
+    prefetch_batches: int = knob(2, low=0)  # calls' batches a thread stages ahead; 0: none
     num_cpus: float = knob(1.0, above=0.0)
     num_gpus: int = knob(-1, low=-1, high=1)  # -1: a GPU when there is one; 0 or 1 forces
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,16 @@ import numpy as np
 
 from mallocmuzero.learner.learner import Learner
 from mallocmuzero.learner.train_state import TrainState
-from mallocmuzero.replay.dataset import ReplayDataset
+from mallocmuzero.replay.dataset import ReplayBatch, ReplayDataset
 
 LEGACY_KEY = "rng"  # the learner's RNG key, saved in states until the learner dropped it
 
-# (restored state or None, Reverb client) -> the learner core and its replay dataset
-LearnerParts = Callable[[TrainState | None, Any], tuple[Learner, ReplayDataset]]
+# (restored state or None, Reverb client) -> the learner core, its replay dataset (which
+# takes the priorities back) and the batches it trains on (from that dataset, maybe
+# stacked and prefetched: learner/prefetch.py)
+LearnerParts = Callable[
+    [TrainState | None, Any], tuple[Learner, ReplayDataset, Iterator[ReplayBatch]]
+]
 
 
 def save_train_state(folder: str | Path, state: TrainState) -> None:
@@ -65,7 +69,9 @@ class LearnerService:
         import reverb
 
         state = jax.device_put(state) if state else None
-        self._learner, self._dataset = make_parts(state, reverb.Client(replay_address))
+        self._learner, self._dataset, self._batches = make_parts(
+            state, reverb.Client(replay_address)
+        )
 
     def current_step(self) -> int:
         """Learner steps taken (restored steps included)."""
@@ -76,19 +82,23 @@ class LearnerService:
         return f"{jax.devices()[0]} (pid {os.getpid()})"
 
     def train(self, num_steps: int) -> dict[str, Any]:
-        """Take ``num_steps`` steps; returns mean metrics, the step and the time split."""
-        started, waited, history = time.perf_counter(), 0.0, []
-        for _ in range(num_steps):
+        """Take ``num_steps`` steps, or more to end on a whole stacked batch.
+
+        Returns the mean metrics, the step, the steps taken and the time split
+        (``wait_seconds``: blocked on the next batch).
+        """
+        started, waited, history, first = time.perf_counter(), 0.0, [], self.current_step()
+        while self.current_step() - first < num_steps:
             asked = time.perf_counter()
-            batch = next(self._dataset)  # blocked by the rate limiter or the network
+            batch = next(self._batches)  # blocked by the rate limiter or the network
             waited += time.perf_counter() - asked
             metrics, priorities = self._learner.update(batch)
-            self._dataset.update_priorities(batch.keys, priorities)
+            self._dataset.update_priorities(batch.keys.ravel(), priorities.ravel())
             history.append(metrics)
         return {
             "metrics": {k: float(np.mean([m[k] for m in history])) for k in history[0]},
             "step": self.current_step(),
-            "steps": num_steps,
+            "steps": self.current_step() - first,
             "seconds": time.perf_counter() - started,
             "wait_seconds": waited,
         }

@@ -234,3 +234,50 @@ def test_learner_core_consumes_a_batch_without_any_replay_server():
     changed = [not np.allclose(x, y) for x, y in zip(
         jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(learner.params))]  # fmt: skip
     assert any(changed)
+
+
+def test_stacked_updates_in_one_call_equal_the_same_updates_one_by_one(setup):
+    """n batches stacked through the prefetcher train in one jitted call (lax.scan) to
+    the same state, metrics and priorities as n single updates in turn."""
+    from mallocmuzero.learner.learner import Learner
+    from mallocmuzero.learner.prefetch import learner_batches
+    from mallocmuzero.replay.dataset import ReplayDataset
+
+    from harness import default_optimizer
+
+    game, spec, client = setup
+    record_and_add(game, spec, client, steps=15)
+    dataset = ReplayDataset(client, 8, 0.5)
+    batches = [next(dataset) for _ in range(3)]
+    stacked = learner_batches(iter(batches), updates_per_call=3, prefetch=1)
+    group = next(stacked)
+    assert group.weights.shape == (3, 8) and group.keys.shape == (3, 8)
+
+    opt = default_optimizer(warmup_steps=1)
+    one_by_one, fused = Learner(NET, opt, spec), Learner(NET, opt, spec)
+    metrics, priorities = zip(*(one_by_one.update(b) for b in batches))
+    fused_metrics, fused_priorities = fused.update(group)
+    assert int(fused.state.step) == int(one_by_one.state.step) == 3
+    close = jax.tree_util.tree_map(
+        lambda a, b: np.allclose(a, b, rtol=1e-4, atol=1e-6), fused.params, one_by_one.params
+    )
+    assert all(jax.tree_util.tree_leaves(close))
+    assert np.allclose(fused_priorities, np.stack(priorities), rtol=1e-4, atol=1e-6)
+    mean_loss = np.mean([m["loss/total"] for m in metrics])
+    assert fused_metrics["loss/total"] == pytest.approx(mean_loss, rel=1e-4)
+
+
+def test_the_prefetcher_keeps_order_and_raises_the_sources_error_in_the_consumer():
+    from mallocmuzero.learner.prefetch import Prefetcher
+
+    def source():
+        yield from range(5)
+        raise OSError("the replay server went away")
+
+    staged = Prefetcher(source(), buffer_size=2, stage=lambda x: x * 10)
+    assert [next(staged) for _ in range(5)] == [0, 10, 20, 30, 40]
+    for _ in range(2):  # and every call after
+        with pytest.raises(OSError, match="went away"):
+            next(staged)
+    with pytest.raises(ValueError, match="buffer_size"):
+        Prefetcher(iter([]), buffer_size=0)
