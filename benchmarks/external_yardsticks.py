@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mallocmuzero.agent.solve import solve_agent
+from mallocmuzero.benchmarks.tables import machine
 from mallocmuzero.env.importers.minimalloc import import_minimalloc_csv
 from mallocmuzero.env.solution import Solution, make_solution, validation_errors
 from mallocmuzero.env.workload import Workload
@@ -240,14 +241,14 @@ def packing_rows(folder: Path, limit: float, progress: Callable[[str], None]) ->
     return rows
 
 
-def packing_markdown(rows: list[dict], limit: float, machine: str) -> str:
+def packing_markdown(rows: list[dict], limit: float, where: str) -> str:
     """Per instance: the packing search's time to a full packing (or its area share)."""
     letters = list(dict.fromkeys(r["letter"] for r in rows))
     by = {(r["letter"], r["solver"]): r for r in rows}
     allocators = [a for a in OMNIMALLOC if any((x, f"omnimalloc:{a}") in by for x in letters)]
     lines = [
         f"The packing search (`--solver packing --time-limit {limit:g}`) on MiniMalloc's 11 "
-        f"challenging instances, measured on {machine}; OmniMalloc's allocators in the same "
+        f"challenging instances, measured on {where}; OmniMalloc's allocators in the same "
         "run (their peak over the capacity: 1.00 is a full packing). MiniMalloc's own times "
         "are its authors' (another machine).",
         "",
@@ -272,8 +273,6 @@ def packing_markdown(rows: list[dict], limit: float, machine: str) -> str:
 def main() -> None:
     """``python -m mallocmuzero.benchmarks.external_yardsticks``: the packing table."""
     import argparse
-    import os
-    import platform
 
     parser = argparse.ArgumentParser(description=packing_markdown.__doc__)
     default = Path(__file__).resolve().parents[2] / "shared" / "workloads" / "minimalloc"
@@ -284,10 +283,8 @@ def main() -> None:
     rows = packing_rows(Path(args.minimalloc), args.limit, print)
     if not rows:
         raise SystemExit(f"{args.minimalloc}: no MiniMalloc instances")
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, " + (
-        time.strftime("%Y-%m-%d")
-    )
-    Path(args.out).write_text("# Full packings\n\n" + packing_markdown(rows, args.limit, machine))
+    where = f"{machine()}, {time.strftime('%Y-%m-%d')}"
+    Path(args.out).write_text("# Full packings\n\n" + packing_markdown(rows, args.limit, where))
     print(f"wrote {args.out}")
 
 

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from mallocmuzero.benchmarks import anytime_profile, job_pool
+from mallocmuzero.benchmarks.tables import written_on
 from mallocmuzero.env.generator import HELDOUT_FAMILIES, family_of
 from mallocmuzero.env.workload import Workload, load_workload, resolve_capacity, write_json_atomic
 
@@ -229,8 +227,7 @@ def main() -> None:
     result = run(
         Path(args.run), Path(args.workloads), args.limit, args.cases, Path(args.cache), say
     )
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    result["written"] = f"{time.strftime('%Y-%m-%d')} ({machine})"
+    result["written"] = written_on()
     table = summary(result)
     out = Path(args.out)
     write_json_atomic({**result, "summary": table}, out.with_suffix(".json"))

@@ -15,12 +15,7 @@ from mallocmuzero.benchmarks import (
     external_yardsticks,
     pick_encoding,
 )
-
-
-def _fmt_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+from mallocmuzero.benchmarks.tables import markdown_table
 
 
 def quality_markdown(cases: list[baseline_quality.Case], budgets: dict[str, float]) -> str:
@@ -63,7 +58,7 @@ def quality_markdown(cases: list[baseline_quality.Case], budgets: dict[str, floa
         )
         + ".",
     ]
-    return _fmt_table(header, rows) + "\n\n" + "\n".join(summary)
+    return markdown_table(header, rows) + "\n\n" + "\n".join(summary)
 
 
 def restarts_note(rows: list) -> str:
@@ -92,7 +87,7 @@ def ablation_markdown(result: dict) -> str:
         gains = [e["msa"] / row["times"][str(w)] - 1 for w in ABLATION_WEIGHTS]
         cells = [f"{g:+.2%}" for g in [*gains, e["msa"] / e["lookahead"] - 1]]
         lines.append([row["workload"], f"{row['fraction']:g}", *cells])
-    return _fmt_table(header, lines)
+    return markdown_table(header, lines)
 
 
 def agent_markdown(result: dict) -> str:
@@ -114,7 +109,7 @@ def agent_markdown(result: dict) -> str:
         "beam16 get the agent's wall time; beam1 (following the "
         "lookahead observation's best completion, no learning) runs to the end; cpsat 30 s."
         "\n\n"
-        + _fmt_table(EVALUATION_HEADER, evaluation_table(rows))
+        + markdown_table(EVALUATION_HEADER, evaluation_table(rows))
         + "\n\n"
         + evaluation_summary(rows)
         + ".\n\n"

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from functools import partial
@@ -26,6 +24,7 @@ from mallocmuzero.benchmarks import (
     pick_encoding,
 )
 from mallocmuzero.benchmarks.report import ABLATION_WEIGHTS, render
+from mallocmuzero.benchmarks.tables import machine
 from mallocmuzero.env.workload import load_workload, write_json_atomic
 
 
@@ -221,7 +220,7 @@ def main() -> None:
     _run_game_v2_sections(args, workloads, sections, raw, raw_path, say)
     raw["written"] = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "seconds": time.time()
         - started
         + (raw.get("written", {}).get("seconds", 0) if args.sections else 0),

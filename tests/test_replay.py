@@ -105,6 +105,25 @@ def test_priorities_and_importance_weights(setup):
     assert np.isin(after.keys, batch.keys).mean() > len(set(batch.keys.tolist())) / batch.table_size
 
 
+def test_the_learners_dataset_batches_table_items_with_their_weights(setup):
+    """Reverb's batched dataset: B sequences of the table's shapes, keys of its items, and
+    importance weights normalised to 1 that the priorities given back move."""
+    from mallocmuzero.replay.dataset import ReplayDataset
+
+    game, spec, client = setup
+    record_and_add(game, spec, client, steps=10)
+    dataset = ReplayDataset(client, 16, importance_beta=0.5)
+    batch = next(dataset)
+    assert batch.keys.shape == (16,) and batch.weights.shape == (16,)
+    for name, (shape, dtype) in spec.step_shapes().items():
+        assert batch.sequences[name].shape == (16, spec.length, *shape)
+        assert batch.sequences[name].dtype == dtype
+    assert batch.weights.max() == pytest.approx(1.0) and (batch.weights > 0).all()
+    dataset.update_priorities(batch.keys[:1], np.array([1000.0]))
+    later = np.concatenate([next(dataset).keys for _ in range(8)])  # two requested before
+    assert (later == batch.keys[0]).mean() > 0.5  # most of the mass on the raised item
+
+
 def test_value_targets_by_hand():
     rewards = np.array([[0.1, 0.2, 0.3, 0.4, 0.0, 0.0]], np.float32)
     mask = np.array([[1, 1, 1, 1, 0, 0]], np.float32)
