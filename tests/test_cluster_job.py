@@ -62,14 +62,30 @@ def ray_cli(*args: str, timeout: float = 120) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
 
 
-def submit(api: str, run: Path, suite: Path, max_steps: int) -> str:
-    """``ray job submit --working-dir .`` of a smoke run; the job's id."""
-    out = ray_cli(
+# What the job API answers while the head's dashboard agent is still starting (on a busy
+# machine, for a while after the API itself answers): the submission may be tried again.
+AGENT_NOT_READY = "No available agent to submit job"
+
+
+def submit(api: str, run: Path, suite: Path, max_steps: int, wait_s: float = 180) -> str:
+    """``ray job submit --working-dir .`` of a smoke run; the job's id.
+
+    Tried again for up to ``wait_s`` while the head's agent is not ready, as a user would."""
+    args = [
         "job", "submit", "--address", api, "--working-dir", ".", "--no-wait", "--",
         "mallocmuzero", "train", "--config", "configs/smoke.py", "--run-dir", str(run),
         "--max-steps", str(max_steps), *smoke_settings(suite), "--set", "actors.num_actors=1",
         "--set", "run.checkpoint_interval_minutes=0.05",
-    )  # fmt: skip
+    ]  # fmt: skip
+    deadline = time.monotonic() + wait_s
+    while True:
+        result = subprocess.run([str(BIN / "ray"), *args], cwd=ROOT, env=HEAD_ENV, text=True,
+                                capture_output=True, timeout=120)  # fmt: skip
+        out = result.stdout + result.stderr
+        if result.returncode == 0 or AGENT_NOT_READY not in out or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert result.returncode == 0, out[-3000:]
     return re.search(r"raysubmit_\w+", out).group(0)
 
 
