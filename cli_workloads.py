@@ -70,6 +70,18 @@ def cmd_workloads_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workloads_large(args: argparse.Namespace) -> int:
+    """Compile the large-program suite: train steps of about 1k, 3k and 10k buffers."""
+    from mallocmuzero.env import generator
+
+    say = None if args.quiet else lambda line: print(line, flush=True)
+    wanted = generator.large_programs(args.sizes)
+    built = generator.build_recipes(args.out, wanted, jobs=args.jobs, progress=say)
+    sizes = ", ".join(f"{name} {built[name]['buffers']:,}" for name in sorted(built))
+    print(f"{len(built)} large programs in {args.out} (buffers: {sizes}); all held out")
+    return 0
+
+
 def cmd_workloads_import(args: argparse.Namespace) -> int:
     """Import an XLA dump folder, an HLO text file or a MiniMalloc CSV."""
     from mallocmuzero.env.workload import resolve_capacity, save_workload
@@ -211,6 +223,15 @@ def add_workloads_commands(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--jobs", type=int, default=1, help="compiling processes (default 1)")
     gen.add_argument("--quiet", action="store_true", help="no progress lines")
     gen.set_defaults(func=cmd_workloads_generate)
+    large = wsub.add_parser(
+        "large", help="compile the large-program suite (train steps of ~1k, 3k, 10k buffers)"
+    )
+    large.add_argument("--out", default="workloads/large", help="folder (default workloads/large)")
+    large.add_argument("--sizes", nargs="+", default=["1k", "3k", "10k"],
+                       help="sizes to build: 1k 3k 10k (default all)")  # fmt: skip
+    large.add_argument("--jobs", type=int, default=1, help="compiling processes (default 1)")
+    large.add_argument("--quiet", action="store_true", help="no progress lines")
+    large.set_defaults(func=cmd_workloads_large)
     imp = wsub.add_parser("import", help="import an XLA dump folder, HLO text or MiniMalloc CSV")
     imp.add_argument("source")
     imp.add_argument("--out", required=True)

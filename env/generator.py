@@ -10,6 +10,11 @@ measured, not assumed.
 ``mallocmuzero workloads generate --count N --out DIR`` writes ``gen_<family>_<i>.json``
 and ``recipes.manifest`` (JSON) of the recipes. It is a cache: a program whose file exists and
 whose recipe is unchanged is not compiled again, so a longer run extends a shorter one.
+
+``mallocmuzero workloads large`` builds the large-program suite the same way (fixed
+recipes, ``large_<family>_<layers>``, always held out): Adam train steps of a GPT-style
+language model and of an MLP-Mixer at growing depth, about 1k, 3k and 10k buffers each
+(:data:`LARGE_LAYERS`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from mallocmuzero.errors import ArgumentError, UserError
 GENERATOR_VERSION = 1
 MANIFEST = "recipes.manifest"  # JSON, not *.json: the folder's *.json are its workloads
 PREFIX = "gen_"
+LARGE_PREFIX = "large_"
 TRAIN_FAMILIES = ("mlp", "cnn", "transformer", "attention", "rnn", "moe")
 HELDOUT_FAMILIES = ("mixer", "unet")
 FAMILIES = TRAIN_FAMILIES + HELDOUT_FAMILIES
@@ -92,19 +98,48 @@ def program_name(family: str, index: int) -> str:
 
 
 def family_of(name: str) -> str | None:
-    """The family of a generated program's name (``gen_unet_0007``), or None."""
-    if not name.startswith(PREFIX):
+    """The family of a generated or large program's name (``gen_unet_0007``), or None."""
+    prefix = next((p for p in (PREFIX, LARGE_PREFIX) if name.startswith(p)), None)
+    if prefix is None:
         return None
-    family = name[len(PREFIX) :].rsplit("_", 1)[0]
+    family = name[len(prefix) :].rsplit("_", 1)[0]
     return family if family in FAMILIES else None
 
 
 def generated_split(name: str) -> str | None:
-    """``heldout`` or ``train`` for a generated program's name; None for other names."""
+    """``heldout`` or ``train`` for a generated program's name; None for other names.
+
+    Large programs are always held out.
+    """
     family = family_of(name)
     if family is None:
         return None
-    return "heldout" if family in HELDOUT_FAMILIES else "train"
+    held = family in HELDOUT_FAMILIES or name.startswith(LARGE_PREFIX)
+    return "heldout" if held else "train"
+
+
+# Layers of the large suite's programs per target size (buffers, about), per family.
+LARGE_LAYERS = {"transformer": {"1k": 4, "3k": 13, "10k": 45},
+                "mixer": {"1k": 7, "3k": 20, "10k": 68}}  # fmt: skip
+LARGE_SHAPES = {
+    "transformer": {"dim": 128, "heads": 4, "mlp_ratio": 4, "seq": 64, "vocab": 1024,
+                    "batch": 4},
+    "mixer": {"dim": 128, "patch": 8, "image": 32, "token_hidden": 64, "channel_hidden": 256,
+              "batch": 8},
+}  # fmt: skip
+
+
+def large_programs(sizes: Iterable[str] = ("1k", "3k", "10k")) -> dict[str, dict[str, Any]]:
+    """The large suite's recipes for ``sizes`` (keys of :data:`LARGE_LAYERS`' entries)."""
+    programs = {}
+    for family, layers in LARGE_LAYERS.items():
+        for size in sizes:
+            if size not in layers:
+                raise ArgumentError("sizes", f"unknown size {size!r} (known: {', '.join(layers)})")
+            recipe = {"family": family, "mode": "train", "optimizer": "adam", "dtype": "float32",
+                      "layers": layers[size], **LARGE_SHAPES[family]}  # fmt: skip
+            programs[f"{LARGE_PREFIX}{family}_{layers[size]:04d}"] = recipe
+    return programs
 
 
 def draw_programs(count: int, seed: int = 0) -> dict[str, dict[str, Any]]:
@@ -164,9 +199,22 @@ def generate(
     Programs already built with the same recipe are kept. A program that fails to compile
     is reported and left out of the manifest. ``jobs`` compiles in that many processes.
     """
+    return build_recipes(out_dir, draw_programs(count, seed), seed, jobs, progress)
+
+
+def build_recipes(
+    out_dir: str | os.PathLike[str],
+    wanted: dict[str, dict[str, Any]],
+    seed: int = 0,
+    jobs: int = 1,
+    progress: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Compile the recipes ``wanted`` (``{name: recipe}``) into ``out_dir``, cached.
+
+    The folder's manifest is the cache; returns its programs (see :func:`generate`).
+    """
     if jobs < 1:
         raise ArgumentError("jobs", f"must be >= 1 (got {jobs})")
-    wanted = draw_programs(count, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST

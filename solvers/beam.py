@@ -48,9 +48,10 @@ def solve_beam(
     actions = np.empty(max_children, dtype=np.int64)
     depth = 0
     while not game.is_done(int(beam[0])) and not deadline.expired():
-        n = beam_kernels.beam_expand(
-            bank, state, beam, scratch, best_slot, best_saved, scores, parents, actions
-        )
+        n = _expand(bank, state, beam, scratch, best_slot, best_saved, scores, parents, actions,
+                    deadline)  # fmt: skip
+        if n is None:  # the limit came mid-step: the best completion so far stands
+            break
         # Highest completion first; ties keep the earlier parent and the lower action.
         keep = np.argsort(-scores[:n], kind="stable")[:width]
         next_beam = spare[: keep.size]
@@ -62,3 +63,21 @@ def solve_beam(
     name = f"beam{width}{version}"
     extra = {"width": width, "depth": depth, "wall_time_s": deadline.elapsed()}
     return make_solution(workload, game.offsets(best_slot), name, extra=extra)
+
+
+def _expand(bank, state, beam, scratch, best_slot, best_saved, scores, parents, actions,
+            deadline: Deadline) -> int | None:  # fmt: skip
+    """Score the children of the beam, one parent at a time; None once ``deadline`` passes.
+
+    On a program of thousands of buffers one parent's children (an msa completion each)
+    take a good part of a second: checking the clock between parents keeps the limit.
+    """
+    n = 0
+    for i in range(beam.size):
+        if deadline.expired():
+            return None
+        k = beam_kernels.beam_expand(bank, state, beam[i : i + 1], scratch, best_slot,
+                                     best_saved, scores[n:], parents[n:], actions[n:])  # fmt: skip
+        parents[n : n + k] = i
+        n += k
+    return n

@@ -126,3 +126,21 @@ def test_restarts_then_hands_its_best_order_on_and_keeps_the_better():
     assert_valid(w, solution)
     with pytest.raises(ValueError, match="share"):
         restarts_then(w, refine, time_limit=1.0, share=1.0)
+
+
+@pytest.mark.parametrize("solver", ["beam", "cpsat", "restarts", "packing", "canonical"])
+def test_a_limit_too_short_for_one_step_still_answers_no_worse_than_msa(solver):
+    """Every search keeps its limit however short: beam checks the clock between the
+    parents it expands, cpsat counts building its model; each answers with at least msa's
+    placement (packing, a full-packing search, with at least a valid one)."""
+    from mallocmuzero.solvers.registry import solve
+
+    workload = random_workload(3, num_buffers=60, num_instructions=40, capacity_fraction=0.2)
+    solution = solve(solver, workload, time_limit=1e-9)
+    assert validation_errors(workload, solution.offsets, workload.capacity) == []
+    if solver != "packing":
+        assert solution.estimated_time_s <= solve_msa(workload).estimated_time_s * (1 + REL)
+    if solver == "beam":
+        assert solution.extra["depth"] == 0
+    if solver == "cpsat":
+        assert not solution.optimal and solution.bound_time_s is None
