@@ -26,8 +26,8 @@ from mallocmuzero.cluster.run_checkpoint import checkpoint_problem
 
 from harness import (
     BIN,
+    CLUSTER_RUNS,
     ENV,
-    REAL_RUNS,
     ROOT,
     actors_file,
     checkpoint_meta,
@@ -38,7 +38,7 @@ from harness import (
 )
 
 pytest.importorskip("ray")
-pytestmark = REAL_RUNS
+pytestmark = CLUSTER_RUNS
 
 HEAD_ENV = {
     **ENV,

@@ -19,8 +19,8 @@ from mallocmuzero.cluster.run_checkpoint import checkpoint_problem, restore_newe
 from mallocmuzero.replay.checkpoint import FILES
 
 from harness import (
+    CLUSTER_RUNS,
     ENV,
-    REAL_RUNS,
     ROOT,
     actors_file,
     checkpoints,
@@ -31,7 +31,7 @@ from harness import (
 
 pytest.importorskip("reverb")
 pytest.importorskip("ray")
-pytestmark = REAL_RUNS
+pytestmark = CLUSTER_RUNS
 
 
 def test_two_node_cluster_places_actors_on_the_second_node(train_only_suite, tmp_path, monkeypatch):
