@@ -157,8 +157,10 @@ def agent_solve(
     call), every rollout stops when the time is up, the first greedy one included: the
     others, then batches of ``SAMPLED_BATCH`` sampled rollouts with fresh seeds, are
     played while time is left, and a rollout the limit interrupts leaves only the
-    completions it observed. msa's own placement is a candidate too when no rollout
-    finished, so a limit shorter than one rollout still answers no worse than msa. With a lookahead
+    completions it observed. msa's own placement is always a candidate, so even a limit
+    shorter than one rollout answers no worse than msa; its cost, measured first, is kept
+    back from the rollouts' time for what follows them (replaying the best completion,
+    scoring the answer), so the whole call keeps the limit. With a lookahead
     observation, the completions every rollout observed compete too unless
     ``completions`` is False (:class:`CompletionTrace`); the solution's
     ``from_completion`` says whether one won.
@@ -167,8 +169,10 @@ def agent_solve(
     candidate 0 and every msa completion follow it (see :func:`restarts_then`).
     """
     started = time.monotonic()
-    deadline = None if time_limit is None else started + time_limit
     bank = GameBank.build([workload])
+    msa = solve_msa(workload)
+    finishing = 2 * (time.monotonic() - started)  # about a replay and a scoring
+    deadline = None if time_limit is None else started + time_limit - finishing
     candidates = []  # (seconds saved, offsets) of finished rollouts
     traces = []
 
@@ -190,9 +194,7 @@ def agent_solve(
         batch += 1
         play(search, False, SAMPLED_BATCH, seed + batch, deadline)
     rollouts = len(candidates)
-    if not candidates:  # the limit came before one rollout ended: msa's answer stands in
-        msa = solve_msa(workload)
-        candidates.append((msa.all_slow_time_s - msa.estimated_time_s, msa.offsets))
+    candidates.append((msa.all_slow_time_s - msa.estimated_time_s, msa.offsets))
     saved, best = max(candidates, key=lambda c: c[0])
     completion = max(traces, key=lambda t: t.saved, default=None)
     from_completion = completion is not None and completion.saved > saved

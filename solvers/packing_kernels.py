@@ -320,21 +320,31 @@ def _lowest_feasible(w, size, nbr_ptr, nbr, offsets, capacity):
 
 
 @jit
-def canonical_rollout(size, nbr_ptr, nbr, key, capacity, offsets):
-    """MiniMalloc's dynamic order played greedily (mallocgame.md 3c).
+def canonical_start(size, capacity, offsets, lowest, decided):
+    """Begin a canonical rollout (:func:`canonical_steps`).
 
-    Repeatedly the undecided buffer with the lowest feasible offset (ties: larger ``key``
-    first) goes to that offset; a buffer that fits nowhere stays slow (-1). Only the
-    neighbours of a placed buffer whose offset range it meets are looked at again.
+    Nothing placed, every lowest feasible offset 0; a buffer larger than the capacity is
+    decided (slow).
     """
-    n = size.shape[0]
-    lowest = np.empty(n, np.int64)
-    decided = np.zeros(n, np.bool_)
     offsets[:] = NONE
-    for u in range(n):
+    for u in range(size.shape[0]):
         lowest[u] = 0 if size[u] <= capacity else NONE
         decided[u] = lowest[u] == NONE
-    while True:
+
+
+@jit
+def canonical_steps(size, nbr_ptr, nbr, key, capacity, offsets, lowest, decided, budget):
+    """Up to ``budget`` placements of a canonical rollout; True once it is complete.
+
+    The rollout plays MiniMalloc's dynamic order greedily (mallocgame.md 3c).
+    Repeatedly the undecided buffer with the lowest feasible offset (ties: larger ``key``
+    first) goes to that offset; a buffer that fits nowhere stays slow (-1). Only the
+    neighbours of a placed buffer whose offset range it meets are looked at again. The
+    state (``offsets``, ``lowest``, ``decided``) carries over between calls, so a caller
+    checks its clock between them (one try on ten thousand buffers takes seconds).
+    """
+    n = size.shape[0]
+    for _ in range(budget):
         best = NONE
         for u in range(n):
             if decided[u]:
@@ -346,7 +356,7 @@ def canonical_rollout(size, nbr_ptr, nbr, key, capacity, offsets):
             ):
                 best = u
         if best == NONE:
-            return
+            return True
         offsets[best] = lowest[best]
         decided[best] = True
         top = lowest[best] + size[best]
@@ -355,3 +365,4 @@ def canonical_rollout(size, nbr_ptr, nbr, key, capacity, offsets):
             if not decided[w] and lowest[w] < top and lowest[best] < lowest[w] + size[w]:
                 lowest[w] = _lowest_feasible(w, size, nbr_ptr, nbr, offsets, capacity)
                 decided[w] = lowest[w] == NONE
+    return False
