@@ -33,9 +33,10 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--restarts-share",
         type=float,
-        default=0.0,
+        default=None,
         help="agent, with --time-limit: this share of the limit goes to restarts first, and "
-        "the agent plays the rest from the best order found (default 0: the agent alone)",
+        "the agent plays the rest from the best order found (default 0.5 with a time limit, "
+        "the best learned solver measured; 0: the agent alone)",
     )
     parser.add_argument(
         "--rollout-weight",
@@ -52,7 +53,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from mallocmuzero.env.solution import save_solution, validation_errors
     from mallocmuzero.solvers.registry import AGENT, solve
 
-    if args.restarts_share and args.solver != AGENT:
+    if args.restarts_share is not None and args.solver != AGENT:
         raise UserError("--restarts-share is an option of --solver agent")
     workload = load_with_capacity(args.workload, args)
     if args.solver == AGENT:
@@ -171,7 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Per workload and capacity: the agent against msa, restarts, beam and cpsat."""
     from mallocmuzero.actors.workload_sampler import load_split
-    from mallocmuzero.agent.solve import check_restarts_share, load_agent
+    from mallocmuzero.agent.solve import load_agent, resolve_restarts_share
     from mallocmuzero.errors import check_time_limit
     from mallocmuzero.solvers.tournament import evaluate
     from mallocmuzero.solvers.tournament_report import (
@@ -181,13 +182,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
 
     check_time_limit(args.time_limit)
-    check_restarts_share(args.restarts_share, args.time_limit)
+    share = resolve_restarts_share(args.restarts_share, args.time_limit)
     agent = load_agent(args.checkpoint, args.rollout_weight).compile(args.samples)
     workloads = load_split(args.workloads, args.suite)
     rows = evaluate(
         workloads,
         args.fractions,
-        partial(agent.solve, samples=args.samples, restarts_share=args.restarts_share),
+        partial(agent.solve, samples=args.samples, restarts_share=share),
         args.cpsat_time_limit,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
         time_limit=args.time_limit,

@@ -23,7 +23,7 @@ from mallocmuzero.env.solution import Solution
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import ArgumentError, UserError, check_time_limit
 from mallocmuzero.solvers.registry import pretrained_checkpoint
-from mallocmuzero.solvers.restarts import restarts_then
+from mallocmuzero.solvers.restarts import HYBRID_SHARE, restarts_then
 
 
 def observation_spec(config: ExperimentConfig) -> ObservationSpec:
@@ -99,14 +99,16 @@ class LoadedAgent:
         samples: int = 0,
         seed: int = 0,
         time_limit: float | None = None,
-        restarts_share: float = 0.0,
+        restarts_share: float | None = None,
     ) -> Solution:
         """The agent's rollouts on ``workload``, the best by the cost model.
 
         See :func:`agent_solve`; anytime with ``time_limit`` seconds. With
         ``restarts_share`` > 0, that share of the limit goes to restarts first and the agent
-        plays the rest from the best order found (:func:`restarts_then`).
+        plays the rest from the best order found (:func:`restarts_then`); None means
+        :data:`HYBRID_SHARE` with a time limit (the best learned solver measured), else 0.
         """
+        restarts_share = resolve_restarts_share(restarts_share, time_limit)
         first, *others = self.searches
 
         def play(order: np.ndarray | None, seconds: float | None) -> Solution:
@@ -150,7 +152,7 @@ def solve_agent(
     seed: int = 0,
     rollout_weights: Sequence[float] | None = None,
     time_limit: float | None = None,
-    restarts_share: float = 0.0,
+    restarts_share: float | None = None,
 ) -> Solution:
     """The trained agent alone: a greedy search per rollout weight, ``samples`` sampled ones.
 
@@ -158,7 +160,8 @@ def solve_agent(
     ``rollout_weights`` default to the checkpoint's (see :func:`load_agent`). With
     ``time_limit`` seconds it keeps playing sampled rollouts until the limit (anytime).
     ``restarts_share`` > 0 gives that share of the limit to restarts first, and the agent
-    plays from the best order found (see :meth:`LoadedAgent.solve`).
+    plays from the best order found; by default (None) half of a time limit, and 0
+    without one (see :meth:`LoadedAgent.solve`).
     """
     if not checkpoint:
         shipped = pretrained_checkpoint()
@@ -168,9 +171,17 @@ def solve_agent(
             )
         checkpoint = str(shipped)
     check_time_limit(time_limit)
-    check_restarts_share(restarts_share, time_limit)
+    restarts_share = resolve_restarts_share(restarts_share, time_limit)
     agent = load_agent(checkpoint, rollout_weights).compile(samples)
     return agent.solve(workload, samples, seed, time_limit, restarts_share)
+
+
+def resolve_restarts_share(share: float | None, time_limit: float | None) -> float:
+    """``share``, checked; for None, :data:`HYBRID_SHARE` with a time limit, else 0."""
+    if share is None:
+        return HYBRID_SHARE if time_limit is not None else 0.0
+    check_restarts_share(share, time_limit)
+    return share
 
 
 def check_restarts_share(share: float, time_limit: float | None) -> None:

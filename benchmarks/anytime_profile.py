@@ -19,12 +19,13 @@ from mallocmuzero.benchmarks import job_pool
 from mallocmuzero.benchmarks.external_yardsticks import area_share, minimalloc_instances
 from mallocmuzero.env import suite
 from mallocmuzero.env.workload import Workload, resolve_capacity
+from mallocmuzero.solvers.restarts import HYBRID_SHARE
 
 FRACTIONS = (0.1, 0.25, 0.5)
 LIMITS = (1.0, 5.0, 20.0, 60.0)
 BEST_KNOWN_S = LIMITS[-1]  # the shipped agent, restarts, beam and cpsat only: the best known
 MINIMALLOC_S = 20.0
-RESTARTS_SHARE = 0.5  # the hybrids: restarts for half the limit, then a search from its order
+RESTARTS_SHARE = HYBRID_SHARE  # the hybrids: restarts first, then a search from its order
 HYBRIDS = ("restarts+agent", "restarts+beam")  # the shipped agent; beam, the no-learning check
 ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 _AGENTS: dict = {}  # per worker process: label -> loaded agent
@@ -48,7 +49,7 @@ def run_job(job: tuple) -> dict:
 
     name, fraction, workload, solver, limit, pick = job
     if solver in _AGENTS:
-        solution = _AGENTS[solver].solve(workload, time_limit=limit)
+        solution = _AGENTS[solver].solve(workload, time_limit=limit, restarts_share=0.0)
     elif solver == "restarts":
         solution = solve_restarts(workload, time_limit=limit)
     elif solver == "beam":

@@ -17,6 +17,12 @@ from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.solvers.common import Deadline, game_for
 
+# The share of a time limit restarts gets before a search plays from its best order
+# (restarts_then), when the caller names none: restarts then the agent is the best learned
+# solver measured at equal time (BENCHMARKS.md (h), BENCHMARKS-curve.md); the share
+# hardly matters there.
+HYBRID_SHARE = 0.5
+
 
 def perturbed_order(workload: Workload, key: np.ndarray, sigma: float, rng: np.random.Generator):
     """Unpinned buffers sorted by MSA's key times log-normal noise of width ``sigma``."""

@@ -79,7 +79,9 @@ def test_sync_train_cli_then_solve_and_evaluate(small_suite, tmp_path, capsys):
     table = capsys.readouterr().out
     assert "every search had 1 s" in table
     walls = [float(line.split()[3]) for line in table.splitlines() if "rnn_scan_train" in line]
-    assert walls and min(walls) >= 1.0  # the anytime agent used its whole second
+    # The agent (restarts then the agent, by default with a limit) used its second, less
+    # the little it keeps back for replaying and scoring its best after the rollouts.
+    assert walls and 0.9 <= min(walls) and max(walls) <= 1.1
 
 
 def test_config_errors_are_one_line(tmp_path, capsys):
@@ -175,7 +177,7 @@ def test_the_agent_with_a_time_limit_is_anytime(small_suite, tmp_path, capsys):
     each on a busy machine, so it is generous here."""
     workload = small_suite / "rnn_scan_train.json"
     plain, anytime = tmp_path / "plain.json", tmp_path / "anytime.json"
-    for out, extra in ((plain, []), (anytime, ["--time-limit", "25"])):
+    for out, extra in ((plain, []), (anytime, ["--time-limit", "25", "--restarts-share", "0"])):
         assert main(["solve", str(workload), "--solver", "agent", "--capacity-fraction", "0.1",
                      "--rollout-weight", "0.5", "--out", str(out), *extra]) == 0  # fmt: skip
     first, best = json.loads(plain.read_text()), json.loads(anytime.read_text())
@@ -230,7 +232,7 @@ def test_a_compiled_agent_spends_its_time_limit_on_rollouts(small_suite):
     compiled = [search._cache_size() for search in agent.searches]
     assert len(compiled) == 2 and min(compiled) >= 1  # the trained weight and weight 1
     w = resolve_capacity(load_workload(small_suite / "mlp_train.json"), fraction=0.25)
-    solution = agent.solve(w, time_limit=1.0)  # however many rollouts the machine allows
+    solution = agent.solve(w, time_limit=1.0, restarts_share=0.0)  # however many rollouts
     assert validation_errors(w, solution.offsets, w.capacity) == []
     assert [search._cache_size() for search in agent.searches] == compiled
 
@@ -252,8 +254,9 @@ def test_the_agent_plays_from_restarts_best_order(tmp_path):
     assert saved >= found.saved * (1 - 1e-12)
     save_workload(w, tmp_path / "w.json")
     out = tmp_path / "hybrid.json"
+    # With a limit and no --restarts-share, --solver agent is the hybrid.
     assert main(["solve", str(tmp_path / "w.json"), "--solver", "agent", "--time-limit", "2",
-                 "--restarts-share", "0.5", "--out", str(out)]) == 0  # fmt: skip
+                 "--out", str(out)]) == 0  # fmt: skip
     hybrid = load_solution(out, w)
     assert hybrid.solver == "restarts+agent"
     assert validation_errors(w, hybrid.offsets, w.capacity) == []
@@ -265,7 +268,11 @@ def test_a_limit_shorter_than_one_rollout_still_answers_no_worse_than_msa(small_
     for ``--time-limit 5``): with no time for one step, the answer is msa's, or better."""
     agent = load_agent(str(pretrained_checkpoint())).compile()
     w = resolve_capacity(load_workload(small_suite / "mlp_train.json"), fraction=0.25)
-    solution = agent.solve(w, time_limit=1e-9)
+    solution = agent.solve(w, time_limit=1e-9, restarts_share=0.0)
     assert solution.extra["rollouts"] == 0
     assert validation_errors(w, solution.offsets, w.capacity) == []
     assert solution.estimated_time_s <= solve_msa(w).estimated_time_s
+    hybrid = agent.solve(w, time_limit=1e-9)  # the default: restarts, then the agent
+    assert hybrid.solver == "restarts+agent"
+    assert validation_errors(w, hybrid.offsets, w.capacity) == []
+    assert hybrid.estimated_time_s <= solve_msa(w).estimated_time_s
