@@ -3,9 +3,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# pytest-xdist workers for `make test`: one per test group (tests/harness.py): the real
-# runs' chain, the cluster tests, and the unit tests.
-TEST_WORKERS ?= 3
+# pytest-xdist workers for `make test`: the tests that start Ray runtimes run on one,
+# the others beside them (tests/harness.py REAL_RUNS).
+TEST_WORKERS ?= 2
 export RAY_AUTH_MODE ?= disabled
 export JAX_PLATFORMS ?= cpu
 export TF_CPP_MIN_LOG_LEVEL ?= 2

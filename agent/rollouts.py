@@ -146,7 +146,7 @@ def agent_solve(
     seed: int = 0,
     more_greedy: Sequence = (),
     time_limit: float | None = None,
-    completions: bool = True,
+    rollouts_only: bool = False,
     order: np.ndarray | None = None,
 ) -> Solution:
     """Greedy ``search`` rollout plus ``samples`` sampled rollouts; the best by the cost model.
@@ -157,12 +157,13 @@ def agent_solve(
     call), every rollout stops when the time is up, the first greedy one included: the
     others, then batches of ``SAMPLED_BATCH`` sampled rollouts with fresh seeds, are
     played while time is left, and a rollout the limit interrupts leaves only the
-    completions it observed. msa's own placement is always a candidate, so even a limit
+    completions it observed. msa's own placement is a candidate too, so even a limit
     shorter than one rollout answers no worse than msa; its cost, measured first, is kept
     back from the rollouts' time for what follows them (replaying the best completion,
     scoring the answer), so the whole call keeps the limit. With a lookahead
-    observation, the completions every rollout observed compete too unless
-    ``completions`` is False (:class:`CompletionTrace`); the solution's
+    observation, the completions every rollout observed compete too
+    (:class:`CompletionTrace`). With ``rollouts_only``, the rollouts' own ends alone compete
+    (neither completions nor msa's placement): what the network plays; the solution's
     ``from_completion`` says whether one won.
 
     ``order`` (buffer indices) replaces msa's presentation order as the game's base: pick
@@ -178,7 +179,7 @@ def agent_solve(
 
     def play(player, greedy: bool, slots: int, play_seed: int, until: float | None) -> None:
         game = start_from(bank, spec, workload.capacity, slots, (), order)
-        trace = CompletionTrace() if spec.lookahead and completions else None
+        trace = CompletionTrace() if spec.lookahead and not rollouts_only else None
         finished = play_out(game, player, params, greedy, play_seed, until, trace)
         traces.extend([trace] if trace else [])
         if finished:
@@ -194,7 +195,8 @@ def agent_solve(
         batch += 1
         play(search, False, SAMPLED_BATCH, seed + batch, deadline)
     rollouts = len(candidates)
-    candidates.append((msa.all_slow_time_s - msa.estimated_time_s, msa.offsets))
+    if not rollouts_only or not candidates:
+        candidates.append((msa.all_slow_time_s - msa.estimated_time_s, msa.offsets))
     saved, best = max(candidates, key=lambda c: c[0])
     completion = max(traces, key=lambda t: t.saved, default=None)
     from_completion = completion is not None and completion.saved > saved

@@ -18,12 +18,10 @@ import argparse
 import os
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
-from mallocmuzero.benchmarks.tables import markdown_table, written_on
-from mallocmuzero.env.workload import write_json_atomic
+from mallocmuzero.benchmarks.tables import markdown_table, write_report, written_on
 
 SUBSCRIBERS = (1, 4, 16, 64)
 
@@ -118,10 +116,7 @@ def main() -> None:
     parser.add_argument("--out", default="BENCHMARKS-broadcast.md")
     args = parser.parse_args()
     result = run(args.subscribers, args.repeats, progress=lambda line: print(line, flush=True))
-    out = Path(args.out)
-    write_json_atomic(result, out.with_suffix(".json"))
-    out.write_text(markdown(result))
-    print(f"wrote {out}")
+    write_report(result, args.out, markdown)
 
 
 if __name__ == "__main__":

@@ -19,15 +19,13 @@ import argparse
 import functools
 import json
 import time
-from pathlib import Path
 
 import jax
 
 from mallocmuzero.benchmarks.synthetic_replay import write_steps
-from mallocmuzero.benchmarks.tables import markdown_table, written_on
+from mallocmuzero.benchmarks.tables import markdown_table, write_report, written_on
 from mallocmuzero.cluster.components import learner_parts, replay_config, sequence_spec
 from mallocmuzero.configs.schema import ExperimentConfig, with_values
-from mallocmuzero.env.workload import write_json_atomic
 from mallocmuzero.replay.adder import SequenceAdder
 from mallocmuzero.replay.dataset import ReplayDataset
 from mallocmuzero.replay.server import start_server
@@ -134,10 +132,7 @@ def main() -> None:
     parser.add_argument("--out", default="BENCHMARKS-learner.md")
     args = parser.parse_args()
     result = run(args.seconds, progress=lambda line: print(line, flush=True))
-    out = Path(args.out)
-    write_json_atomic(result, out.with_suffix(".json"))
-    out.write_text(markdown(result))
-    print(f"wrote {out}")
+    write_report(result, args.out, markdown)
 
 
 if __name__ == "__main__":

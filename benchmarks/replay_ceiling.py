@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import time
-from pathlib import Path
 
-from mallocmuzero.benchmarks.tables import markdown_table, written_on
-from mallocmuzero.env.workload import write_json_atomic
+from mallocmuzero.benchmarks.tables import markdown_table, write_report, written_on
 
 WRITERS = (1, 2, 4, 8)
 GAMES = 64  # per writer, as a self-play actor's batch
@@ -159,10 +157,7 @@ def main() -> None:
     parser.add_argument("--out", default="BENCHMARKS-replay.md")
     args = parser.parse_args()
     result = run(args.seconds, args.writers, progress=lambda line: print(line, flush=True))
-    out = Path(args.out)
-    write_json_atomic(result, out.with_suffix(".json"))
-    out.write_text(markdown(result))
-    print(f"wrote {out}")
+    write_report(result, args.out, markdown)
 
 
 if __name__ == "__main__":

@@ -65,12 +65,17 @@ def test_search_never_picks_an_illegal_action():
     assert seen_partial_masks > 100  # the masks really constrained the search
 
 
+def v1_start(seed: int, slots: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first observation of ``slots`` v1 games of a random program; its size."""
+    workload = random_workload(seed, num_buffers=20, num_instructions=20)
+    game = BatchedGame(GameBank.build([workload]), slots, spec=GAME_V1)
+    game.reset_all([0] * slots, [workload.capacity] * slots)
+    return *game.observe(), game.spec.size
+
+
 def test_greedy_search_is_deterministic():
-    workload = random_workload(5, num_buffers=20, num_instructions=20)
-    game = BatchedGame(GameBank.build([workload]), 4, spec=GAME_V1)
-    game.reset_all([0] * 4, [workload.capacity] * 4)
-    features, legal = game.observe()
-    params = init_params(SMALL, game.spec.size, seed=1)
+    features, legal, size = v1_start(5, slots=4)
+    params = init_params(SMALL, size, seed=1)
     search = make_search(SMALL, num_simulations=8)
     a = search(params, jax.random.PRNGKey(0), features, legal, greedy=True).action
     b = search(params, jax.random.PRNGKey(99), features, legal, greedy=True).action
@@ -80,11 +85,8 @@ def test_greedy_search_is_deterministic():
 def test_the_search_threads_its_key():
     """Each search returns the key for the next: a new one every call, never repeating,
     and the same sequence (so the same sampled actions) from the same first key."""
-    workload = random_workload(6, num_buffers=20, num_instructions=20)
-    game = BatchedGame(GameBank.build([workload]), 8, spec=GAME_V1)
-    game.reset_all([0] * 8, [workload.capacity] * 8)
-    features, legal = game.observe()
-    params = init_params(SMALL, game.spec.size, seed=2)
+    features, legal, size = v1_start(6, slots=8)
+    params = init_params(SMALL, size, seed=2)
     search = make_search(SMALL, num_simulations=4)
 
     def chain(key, calls=6):

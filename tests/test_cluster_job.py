@@ -26,8 +26,8 @@ from mallocmuzero.cluster.run_checkpoint import checkpoint_problem
 
 from harness import (
     BIN,
-    CLUSTER_RUNS,
     ENV,
+    REAL_RUNS,
     ROOT,
     actors_file,
     checkpoint_meta,
@@ -38,7 +38,7 @@ from harness import (
 )
 
 pytest.importorskip("ray")
-pytestmark = CLUSTER_RUNS
+pytestmark = REAL_RUNS
 
 HEAD_ENV = {
     **ENV,
@@ -149,34 +149,28 @@ def job_api_answers(api: str) -> bool:
 
 
 def test_ray_job_submit_runs_and_ray_job_stop_checkpoints(train_only_suite, tmp_path):
-    """Two jobs at once (4 logical CPUs on the head): one runs to its end, one is stopped.
+    """A job runs (progress lines, checkpoints, the actors on the shipped package), then
+    `ray job stop`: SIGTERM to the driver and a final checkpoint.
 
-    Each job has one self-play actor and, on training programs alone, no evaluator."""
+    One self-play actor and, on training programs alone, no evaluator. (A run that ends
+    at its step limit is tested in-process: tests/test_supervisor.py.)"""
     with head_node(tmp_path) as api:
-        finishing, stopped_run = tmp_path / "job1", tmp_path / "job2"
-        finishing_job = submit(api, finishing, train_only_suite, max_steps=20)
-        job = submit(api, stopped_run, train_only_suite, max_steps=100000)
+        run = tmp_path / "job"
+        job = submit(api, run, train_only_suite, max_steps=100000)
+        first = wait_for(lambda: checkpoints(run), 600, "the job's first checkpoint")
+        text = logs(api, job)
+        assert re.search(r"\[train\] step \d+ \| \d+\S* elapsed", text), text[-3000:]
+        # The actors ran the package the driver shipped, not this checkout.
+        for actor in actors_file(run, count=1):
+            assert Path(actor["package"]).name == "mallocmuzero"
+            assert "py_modules_files" in actor["package"], actor
+            assert not Path(actor["package"]).resolve().is_relative_to(ROOT)
 
-        # A job stopped with `ray job stop`: SIGTERM to the driver, a final checkpoint.
-        first = wait_for(lambda: checkpoints(stopped_run), 600, "the second job's first checkpoint")
         ray_cli("job", "stop", "--address", api, job, timeout=120)
         assert wait_status(api, job, {"STOPPED"}, 120) == "STOPPED"
         _, written = stop_checkpoints(logs(api, job), "SIGTERM")
         assert written, logs(api, job)[-3000:]
         assert written >= first[-1].name
-        assert checkpoint_problem(stopped_run / "checkpoints" / written) is None
-
-        # A job that runs to its end: a checkpoint at its last step and progress lines.
-        job = finishing_job
-        assert wait_status(api, job, {"SUCCEEDED"}, 600) == "SUCCEEDED", logs(api, job)[-3000:]
-        text = logs(api, job)
-        assert re.search(r"\[train\] step \d+ \| \d+\S* elapsed", text), text[-3000:]
-        assert "[train] stopping: reached 20 learner steps" in text
-        final = checkpoints(finishing)[-1]
-        assert checkpoint_meta(final)["step"] == 20
+        final = run / "checkpoints" / written
         assert checkpoint_problem(final) is None
-        # The actors ran the package the driver shipped, not this checkout.
-        for actor in actors_file(finishing, count=1):
-            assert Path(actor["package"]).name == "mallocmuzero"
-            assert "py_modules_files" in actor["package"], actor
-            assert not Path(actor["package"]).resolve().is_relative_to(ROOT)
+        assert checkpoint_meta(final)["step"] >= checkpoint_meta(first[-1])["step"]

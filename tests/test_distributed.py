@@ -1,9 +1,9 @@
 """The distributed runner with a real Ray runtime and a real Reverb server.
 
-A real two-node Ray cluster on this machine with a real ``mallocmuzero train`` run on it,
-a run whose checkpoints cannot restore, one-line resource and resume errors, and the
-fallback past a corrupt checkpoint. Crashes, stops and resumes of one run folder are in
-``test_stop_and_watch.py``.
+A real two-node Ray cluster on this machine with a real ``mallocmuzero train`` run on it
+(the only test here that starts Ray), a run whose checkpoints cannot restore, one-line
+resource and resume errors, and the fallback past a corrupt checkpoint. Crashes, stops and
+resumes of one run folder are in ``test_stop_and_watch.py``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from mallocmuzero.cluster.run_checkpoint import checkpoint_problem, restore_newe
 from mallocmuzero.replay.checkpoint import FILES
 
 from harness import (
-    CLUSTER_RUNS,
     ENV,
+    RAY_GROUP,
     ROOT,
     actors_file,
     checkpoints,
@@ -31,9 +31,10 @@ from harness import (
 
 pytest.importorskip("reverb")
 pytest.importorskip("ray")
-pytestmark = CLUSTER_RUNS
 
 
+@pytest.mark.xdist_group(RAY_GROUP)
+@pytest.mark.usefixtures("smoke_kernels_compiled")
 def test_two_node_cluster_places_actors_on_the_second_node(train_only_suite, tmp_path, monkeypatch):
     """A real head node and a real worker node (separate raylets), joined by address; a run
     with one self-play actor, on training programs alone (no evaluator).
@@ -130,15 +131,19 @@ def test_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path):
     assert restore_newest(tmp_path / "none", fails_on_20) is None
 
 
-def test_a_run_whose_checkpoints_cannot_restore_is_refused(small_suite, tmp_path):
+def test_a_run_whose_checkpoints_cannot_restore_is_refused(small_suite, tmp_path, capsys):
+    """The CLI refuses with one line (the in-process runner: the supervisor's restore is
+    the same on Ray) and leaves the run folder as it was."""
+    from mallocmuzero.cli import main
+
     run = tmp_path / "run"
     broken = run / "checkpoints" / "step_000000005"
     broken.mkdir(parents=True)
     (broken / "meta.json").write_text("{not json")
-    result = subprocess.run(train_args(run, small_suite, "--max-steps", "10"), cwd=ROOT, env=ENV,
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert "skipping corrupt checkpoint (unreadable meta.json" in result.stderr
-    assert "none of its checkpoints restores under this config" in result.stderr
-    assert "Traceback" not in result.stderr
+    args = train_args(run, small_suite, "--max-steps", "10", "--runner", "sync")[1:]
+    with pytest.warns(UserWarning, match="skipping corrupt checkpoint \\(unreadable meta.json"):
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "none of its checkpoints restores under this config" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000000005"]

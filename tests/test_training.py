@@ -132,8 +132,8 @@ def test_learning_beats_the_untrained_agent(tmp_path):
 
     def saved_fraction(params):
         # A search without rollout mixing, and the rollout's own end (no lookahead
-        # completion): the difference is what the network learned.
-        solution = agent_solve(workload, params, spec, search, completions=False)
+        # completion, no msa): the difference is what the network learned.
+        solution = agent_solve(workload, params, spec, search, rollouts_only=True)
         return 1 - solution.estimated_time_s / msa.all_slow_time_s
 
     untrained = saved_fraction(init_params(net, spec.size, seed=2))
