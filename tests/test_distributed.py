@@ -1,8 +1,9 @@
 """The distributed runner with a real Ray runtime and a real Reverb server.
 
 A real two-node Ray cluster on this machine with a real ``mallocmuzero train`` run on it
-(the only test here that starts Ray), a run whose checkpoints cannot restore, one-line
-resource and resume errors, and the fallback past a corrupt checkpoint. Crashes, stops and
+(the only test here that starts Ray, run beside the other real runs), a run whose
+checkpoints cannot restore, one-line resource and resume errors, and the fallback past a
+corrupt checkpoint. Crashes, stops and
 resumes of one run folder are in ``test_stop_and_watch.py``.
 """
 
@@ -20,7 +21,6 @@ from mallocmuzero.replay.checkpoint import FILES
 
 from harness import (
     ENV,
-    RAY_GROUP,
     ROOT,
     actors_file,
     checkpoints,
@@ -33,7 +33,9 @@ pytest.importorskip("reverb")
 pytest.importorskip("ray")
 
 
-@pytest.mark.xdist_group(RAY_GROUP)
+# On the unit tests' worker, beside the other real runs: its cluster is its own (its own
+# GCS and raylets, shut down by the test), and the real-runs worker is the suite's
+# critical path.
 @pytest.mark.usefixtures("smoke_kernels_compiled")
 def test_two_node_cluster_places_actors_on_the_second_node(train_only_suite, tmp_path, monkeypatch):
     """A real head node and a real worker node (separate raylets), joined by address; a run
