@@ -27,7 +27,7 @@ from mallocmuzero.solvers.common import Deadline
 from mallocmuzero.solvers.greedy import solve_msa
 
 CHUNK_NODES = 4_096  # nodes between two looks at the clock
-CANONICAL_CHUNK = 64  # canonical placements between two looks at the clock
+CANONICAL_CHUNK = 16  # canonical placements between two looks at the clock
 NOISE_AFTER = 8  # rounds of the plain preorders before their area keys get noise
 NOISE = 0.3  # log-normal width of the noise on the area and total keys
 MAX_ROUND = 24  # budgets double every round up to here (n x 2^25 nodes a try)
@@ -234,22 +234,27 @@ def solve_canonical(workload: Workload, time_limit: float | None = 10.0, seed: i
     area, then msa's order; later tries put log-normal noise on the area), a buffer that
     fits nowhere stays slow. The fastest placement by the cost model is kept, or msa's
     where that is faster, within ``time_limit`` seconds or ``tries`` tries. A try the
-    limit interrupts (one takes seconds on ten thousand buffers) is dropped.
+    limit interrupts (one takes seconds on ten thousand buffers) is dropped, and the tries
+    stop early by what scoring one costs (msa's solve, timed first), so the call keeps
+    its limit.
     """
     deadline, inst, rng = _start(workload, time_limit, seed, tries, "tries")
     lowest, decided = np.empty(inst.size.size, np.int64), np.empty(inst.size.size, np.bool_)
     msa_rank = np.empty(workload.num_buffers, np.float64)
     msa_rank[cost_model.presentation_order(workload)] = np.arange((~workload.pinned).sum(), 0, -1)
     tie = msa_rank[inst.buffers] / (inst.buffers.size + 1)  # below one unit of area
+    scored = deadline.elapsed()
     best = solve_msa(workload)
+    scoring = deadline.elapsed() - scored
+    playing = deadline.less(scoring)
     done, kept = 0, "msa"
     offsets = np.full(inst.size.size, -1, np.int64)
-    while (tries is None or done < tries) and not deadline.expired():
+    while (tries is None or done < tries) and not playing.expired():
         noise = np.exp(0.3 * rng.standard_normal(inst.size.size)) if done else 1.0
         key = np.floor(inst.area * noise) + tie
         kernels.canonical_start(inst.size, inst.capacity, offsets, lowest, decided)
         finished = False
-        while not finished and not deadline.expired():
+        while not finished and not playing.expired():
             finished = kernels.canonical_steps(inst.size, inst.neighbours_ptr, inst.neighbours,
                                                key, inst.capacity, offsets, lowest, decided,
                                                CANONICAL_CHUNK)  # fmt: skip
