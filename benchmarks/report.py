@@ -207,6 +207,10 @@ over the best known time (cpsat's optimum where proven), minus one.
 
 {speed_markdown(search, learner)}
 
+The learner role itself (Reverb sampling, prefetch, updates) at batch 64, 256 and 1024,
+before and after this project's prefetching and Reverb's batched dataset, with its
+waiting share: [BENCHMARKS-learner.md](BENCHMARKS-learner.md).
+
 ## (d) The distributed system
 
 Real local runs (Ray runtime, Reverb server, learner, evaluator, actors), each figure read
@@ -230,6 +234,22 @@ actor ratio shows contention here, not the scaling of a cluster.
 - [Full packings](BENCHMARKS-packing.md) (`python -m
   mallocmuzero.benchmarks.external_yardsticks`): the packing search on MiniMalloc's 11
   instances, OmniMalloc's allocators measured in the same run, MiniMalloc's published times.
+- [Programs of real size](BENCHMARKS-large.md) (`python -m
+  mallocmuzero.benchmarks.large_programs`): every solver at 5 and 20 s on train steps of
+  about 1k, 3k and 10k buffers (the limit kept, validity, speed-up over msa, memory), and
+  what a try, a step and a rollout cost against size, with fitted exponents and a PNG.
+- [Learner throughput](BENCHMARKS-learner.md) (`python -m
+  mallocmuzero.benchmarks.learner_throughput`): the learner role's steps/s at batch 64,
+  256 and 1024 from a real Reverb table, before and after prefetching and fused updates,
+  with its waiting share (section (c)'s learner figure is a train step alone).
+- [Replay ceiling](BENCHMARKS-replay.md) (`python -m mallocmuzero.benchmarks.replay_ceiling`):
+  one Reverb server under W writer processes and one sampler.
+- [Parameter broadcast](BENCHMARKS-broadcast.md) (`python -m
+  mallocmuzero.benchmarks.broadcast`): the learner's cost per publish and the latency to
+  the last of N actors.
+- [Scale model](BENCHMARKS-scale.md) (`python -m mallocmuzero.benchmarks.scale_model`):
+  throughput for 1 to 1,000 actors from the three above and real runs, the component that
+  saturates first, the settings that keep the learner fed, checked against real runs.
 """
 
 
