@@ -93,16 +93,19 @@ def recommend(n: int, parts: dict) -> dict:
     return {**best, "learner_keeps_up": False}
 
 
-def calibrate(runs: dict, learner_64: float, cores: int, others_cpus: float) -> float:
-    """One actor's self-play steps/s per core, from the 1-actor run on this machine.
+def actors_cores(run: dict, parts: dict) -> float:
+    """The cores a real run's actors had on this machine: what the other roles left.
 
-    The actor had the cores the other roles left: all but the learner's busy share (its
-    steps/s over its measured rate) and the declared CPUs of the replay server and
-    evaluator.
+    All but the learner's busy share (its steps/s over its measured rate at batch 64) and
+    the declared CPUs of the replay server and evaluator.
     """
+    return parts["free_cores_here"] - run["learner_steps_per_s"] / parts["learner_steps_per_s"][64]
+
+
+def calibrate(runs: dict, parts: dict) -> float:
+    """One actor's self-play steps/s per core, from the 1-actor run on this machine."""
     one = runs["actors1"]
-    free = cores - one["learner_steps_per_s"] / learner_64 - others_cpus
-    return one["self_play_steps_per_s"] / min(1.0, free)
+    return one["self_play_steps_per_s"] / min(1.0, actors_cores(one, parts))
 
 
 def measured_runs(workloads: str, minutes: float, progress=print) -> dict:
@@ -142,9 +145,8 @@ def build(folder: Path, runs: dict) -> dict:
         "broadcast": broadcast,
     }
     others = config.replay.num_cpus + config.evaluator.num_cpus
-    parts["steps_per_core"] = calibrate(runs, parts["learner_steps_per_s"][64],
-                                        os.cpu_count() or 1, others)  # fmt: skip
     parts["free_cores_here"] = (os.cpu_count() or 1) - others
+    parts["steps_per_core"] = calibrate(runs, parts)
     return parts
 
 
@@ -153,9 +155,7 @@ def validation(parts: dict, runs: dict) -> list[dict]:
     rows = []
     for name in ("actors1", "actors2"):
         run = runs[name]
-        learner_share = run["learner_steps_per_s"] / parts["learner_steps_per_s"][64]
-        free = parts["free_cores_here"] - learner_share
-        model = predict(run["actors"], parts, 64, free_cores=free)
+        model = predict(run["actors"], parts, 64, free_cores=actors_cores(run, parts))
         measured, predicted = run["self_play_steps_per_s"], model["self_play_steps_per_s"]
         rows.append({"actors": run["actors"], "measured": measured, "predicted": predicted,
                      "error": predicted / measured - 1})  # fmt: skip

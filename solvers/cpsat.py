@@ -105,22 +105,14 @@ def solve_cpsat(
     if time_limit is not None:
         left = time_limit - (time.monotonic() - started)
         if left <= 0:
-            return make_solution(workload, hint.offsets, "cpsat", optimal=False,
-                                 extra={"status": "NO_TIME_TO_SOLVE"})  # fmt: skip
+            return _hint_answer(workload, hint, "NO_TIME_TO_SOLVE")
         solver.parameters.max_time_in_seconds = left
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
     status = solver.Solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        # No solution within the limit (a large model may not finish presolve): fall back to
-        # the hint, which is always feasible, and report no bound.
-        return make_solution(
-            workload,
-            hint.offsets,
-            "cpsat",
-            optimal=False,
-            extra={"status": solver.StatusName(status)},
-        )
+        # No solution within the limit (a large model may not finish presolve).
+        return _hint_answer(workload, hint, solver.StatusName(status))
     offsets = np.full(workload.num_buffers, -1, dtype=np.int64)
     for b in placeable:
         if solver.Value(x[b]):
@@ -141,3 +133,8 @@ def solve_cpsat(
     # Rounding may make the bound exceed the float time by ~1e-9 relative; never report so.
     solution.bound_time_s = min(solution.bound_time_s, solution.estimated_time_s)
     return solution
+
+
+def _hint_answer(workload: Workload, hint: Solution, status: str) -> Solution:
+    """Msa's hint, always feasible, as the answer when CP-SAT has none: no bound."""
+    return make_solution(workload, hint.offsets, "cpsat", optimal=False, extra={"status": status})
