@@ -131,6 +131,7 @@ class Supervisor:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.run_dir / SCRATCH, ignore_errors=True)  # left by a killed run
         run_checkpoint.remove_partial(self.run_dir)  # a checkpoint an abort left half-written
+        (self.run_dir / ACTORS_FILE).unlink(missing_ok=True)  # a previous session's actors
         base = self.workloads or components.base_workloads(self.config)
         self.base_ref = self.runtime.put(base)
         resumed = run_checkpoint.restore_newest(self.run_dir, self._restore)

@@ -18,7 +18,10 @@ SHARED = ROOT.parent / "shared"
 SHARED_HLO = SHARED / "workloads" / "hlo"
 sys.path.insert(0, str(Path(__file__).parent))  # for tests/reference.py
 
-from harness import UNIT_GROUP  # noqa: E402 (after the path that finds it)
+from harness import JAX_CACHE_SETTINGS, UNIT_GROUP  # noqa: E402 (after the path that finds it)
+
+for _name, _value in JAX_CACHE_SETTINGS.items():  # before any test imports JAX
+    os.environ.setdefault(_name, _value)
 
 # Ray starts its workers at nice 15; the unit group's worker shares the cores evenly with
 # them, so the real runs (the longest group) are not starved while it runs.

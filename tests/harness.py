@@ -18,17 +18,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CLI = [str(BIN / "mallocmuzero")]
-# One JAX compilation cache for every run a test session starts (private to the session):
-# the real runs compile the same smoke networks, so only the first pays for compiling.
-JAX_CACHE = tempfile.mkdtemp(prefix="mallocmuzero-test-jax-cache-")
-atexit.register(shutil.rmtree, JAX_CACHE, ignore_errors=True)
+# One JAX compilation cache for a whole test session (private to it): the tests and every
+# run they start compile the same smoke networks and shipped agent, so only the first
+# pays for compiling. The process that loads this module first (pytest's, before
+# pytest-xdist starts its workers) makes it and removes it at exit; the workers inherit it.
+CACHE_VARIABLE = "MALLOCMUZERO_TEST_JAX_CACHE"
+if CACHE_VARIABLE not in os.environ:
+    os.environ[CACHE_VARIABLE] = tempfile.mkdtemp(prefix="mallocmuzero-test-jax-cache-")
+    atexit.register(shutil.rmtree, os.environ[CACHE_VARIABLE], ignore_errors=True)
+JAX_CACHE = os.environ[CACHE_VARIABLE]
+JAX_CACHE_SETTINGS = {
+    "JAX_COMPILATION_CACHE_DIR": JAX_CACHE,
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2",
+}
 ENV = {
     **os.environ,
     "JAX_PLATFORMS": "cpu",
     "RAY_AUTH_MODE": "disabled",
     "PYTHONUNBUFFERED": "1",
-    "JAX_COMPILATION_CACHE_DIR": JAX_CACHE,
-    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2",
+    **JAX_CACHE_SETTINGS,
 }
 
 # The marks of the tests that start Ray runtimes. `make test` runs two pytest-xdist

@@ -1,87 +1,25 @@
-"""The distributed runner with a real Ray runtime and a real Reverb server.
+"""The distributed runner's checks without a runtime: one-line resource and resume errors,
+the fallback past a corrupt checkpoint, a run whose checkpoints cannot restore.
 
-A real two-node Ray cluster on this machine with a real ``mallocmuzero train`` run on it
-(the only test here that starts Ray, in the real runs' group), a run whose
-checkpoints cannot restore, one-line resource and resume errors, and the fallback past a
-corrupt checkpoint. Crashes, stops and
-resumes of one run folder are in ``test_stop_and_watch.py``.
+Real Ray runs are elsewhere: crashes, stops and resumes of one run folder in
+``test_stop_and_watch.py``; a head node, a second node and ``ray job submit`` in
+``test_cluster_job.py``.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from mallocmuzero.cluster.run_checkpoint import checkpoint_problem, restore_newest
+from mallocmuzero.cluster.run_checkpoint import restore_newest
 from mallocmuzero.replay.checkpoint import FILES
 
-from harness import (
-    ENV,
-    RAY_GROUP,
-    ROOT,
-    actors_file,
-    checkpoints,
-    stop_checkpoints,
-    train_args,
-    wait_for,
-)
+from harness import train_args
 
 pytest.importorskip("reverb")
 pytest.importorskip("ray")
-
-
-# With the other real runs: on the unit tests' worker its driver (this process) kept
-# Ray's SIGTERM handler for the tests after it, and beside the chain it made the suite
-# slower (9 min 8 s against 8 min 47 s).
-@pytest.mark.xdist_group(RAY_GROUP)
-@pytest.mark.usefixtures("smoke_kernels_compiled")
-def test_two_node_cluster_places_actors_on_the_second_node(train_only_suite, tmp_path, monkeypatch):
-    """A real head node and a real worker node (separate raylets), joined by address; a run
-    with one self-play actor, on training programs alone (no evaluator).
-
-    ``ray start`` cannot add a second node on loopback (its CLI refuses multi-node in
-    Ray's single-machine mode and otherwise advertises the external interface), so the
-    two nodes are started with Ray's own multi-node test cluster, on 127.0.0.1.
-    """
-    from ray import cluster_utils
-    from ray._private import ray_constants
-
-    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # nodes advertise 127.0.0.1
-    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
-    cluster = cluster_utils.Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False}
-    )
-    try:
-        worker = cluster.add_node(num_cpus=2, resources={"selfplay": 2})
-        cluster.wait_for_nodes()
-        run, log = tmp_path / "run", tmp_path / "cluster.log"
-        args = train_args(run, train_only_suite, "--max-steps", "100000",
-                          "--address", cluster.address, "--set", "actors.resources=selfplay",
-                          "--set", "actors.num_actors=1",
-                          "--set", "run.checkpoint_interval_minutes=0.05")  # fmt: skip
-        env = {**ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-        with open(log, "w") as out:
-            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            actors = wait_for(lambda: actors_file(run, count=1), 300, "the actor's pid", proc)
-            first = wait_for(lambda: checkpoints(run), 300, "a first checkpoint", proc)[-1]
-            proc.send_signal(signal.SIGTERM)  # a stop signal: final checkpoint, exit 0
-            assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        _, written = stop_checkpoints(log.read_text(), "SIGTERM")
-        assert written, log.read_text()[-3000:]  # the final checkpoint, after the signal
-        final = checkpoints(run)[-1]
-        assert final.name == written >= first.name and checkpoint_problem(final) is None
-        assert {a["node"] for a in actors} == {worker.node_id}
-        assert worker.node_id != cluster.head_node.node_id
-    finally:
-        cluster.shutdown()
 
 
 def test_resource_and_resume_errors_are_one_line(tmp_path, capsys):

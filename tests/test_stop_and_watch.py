@@ -2,18 +2,22 @@
 
 The loop's logic (a crashed role, a learner failure, a stop's final checkpoint, resume
 with the replay and counters) is tested in-process in ``test_supervisor.py``. Three real
-``mallocmuzero train`` runs in turn on one run folder:
-1. Its Ray services listen on loopback only; a self-play actor killed by its pid comes
-   back and training goes on; then SIGTERM to the whole process group (systemd, Slurm,
-   ``timeout``, ``kill -- -PGID``): a final checkpoint, at a step later than the last
-   timer checkpoint, exit 0 within 60 s, the runtime gone.
-2. Resumed (the exact step and replay items), then SIGINT to the driver alone: the same.
-   The real ``tensorboard`` program then serves the folder on 127.0.0.1 and its HTTP API
-   gives the scalar tags, one curve (each step once, the final step included), a
-   memory-map image and the config text.
-3. Resumed, then SIGINT to the group and SIGTERM to the driver at once: the second signal
-   aborts (exit 128 + 15) and every finished checkpoint stays intact; every TensorBoard
-   tag is in the three runs' event files.
+``mallocmuzero train`` runs in turn on one run folder, on both runtimes (a checkpoint of
+one restores on the other):
+1. Without Ray (``--runner sync``: every role on a thread of the driver), then SIGINT to
+   the driver: a final checkpoint, at a step later than the last timer checkpoint, exit 0
+   within 60 s.
+2. On a local Ray runtime, resumed (the exact step and replay items): its services listen
+   on loopback only; a self-play actor killed by its pid comes back and training goes
+   on; then SIGTERM to the whole process group (systemd, Slurm, ``timeout``,
+   ``kill -- -PGID``): the same, and the runtime gone. The real ``tensorboard`` program
+   then serves the folder on 127.0.0.1 and its HTTP API gives the scalar tags, one curve
+   (each step once, the final step included), a memory-map image and the config text.
+3. Without Ray, resumed, then SIGINT to the group and SIGTERM to the driver at once: the
+   second signal aborts (exit 128 + 15) and every finished checkpoint stays intact;
+   every TensorBoard tag is in the three runs' event files. (What an abort does to a
+   local Ray runtime's processes, ``kill_descendants``, is tested on a process tree of
+   its own in ``test_supervisor.py``.)
 """
 
 from __future__ import annotations
@@ -54,10 +58,10 @@ pytestmark = REAL_RUNS
 pytest.importorskip("reverb")
 
 
-def start(run: Path, suite: Path, log: Path) -> subprocess.Popen:
+def start(run: Path, suite: Path, log: Path, *extra: str) -> subprocess.Popen:
     """A run in a new session of its own (so its process group is the test's to signal)."""
     args = train_args(run, suite, "--max-steps", "100000",
-                      "--set", "run.checkpoint_interval_minutes=0.05")  # fmt: skip
+                      "--set", "run.checkpoint_interval_minutes=0.05", *extra)  # fmt: skip
     with open(log, "w") as out:
         return subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
@@ -268,33 +272,35 @@ def check_event_files(run: Path, resumed_step: int) -> None:
 def test_crashes_stops_resumes_and_tensorboard_on_one_run(small_suite, tmp_path):
     run = tmp_path / "run"
 
-    # 1. Loopback, an actor killed and restarted; then SIGTERM to the whole process group.
+    # 1. Without Ray; SIGINT to the driver alone.
     log = tmp_path / "first.log"
-    proc = start(run, small_suite, log)
-    first = timer_checkpoint(run, "", proc)
-    loopback_and_actor_restart(run, log, proc)
-    wait_for(lambda: "eval gain/msa" in log.read_text(), 300,
-             "an evaluation (for its memory maps)", proc)  # fmt: skip
-    final = stopped_cleanly(run, proc, log, first, to_group=True, signum=signal.SIGTERM)
-    meta = checkpoint_meta(run / "checkpoints" / final)
-    assert meta["counters"]["actor_restarts"] >= 1
+    proc = start(run, small_suite, log, "--runner", "sync")
+    final = stopped_cleanly(run, proc, log, "", to_group=False, signum=signal.SIGINT)
 
-    # 2. Resumed exactly; SIGINT to the driver alone.
+    # 2. On Ray, resumed exactly; loopback, an actor killed and restarted; then SIGTERM to
+    # the whole process group.
     log = tmp_path / "second.log"
     proc = start(run, small_suite, log)
     assert resumed_exactly(run, log, proc).name == final
-    final = stopped_cleanly(run, proc, log, final, to_group=False, signum=signal.SIGINT)
-    final_step = checkpoint_meta(run / "checkpoints" / final)["step"]
+    loopback_and_actor_restart(run, log, proc)
+    wait_for(lambda: "eval gain/msa" in log.read_text(), 300,
+             "an evaluation (for its memory maps)", proc)  # fmt: skip
+    final = stopped_cleanly(run, proc, log, final, to_group=True, signum=signal.SIGTERM)
+    meta = checkpoint_meta(run / "checkpoints" / final)
+    assert meta["counters"]["actor_restarts"] >= 1
+    final_step = meta["step"]
 
     check_tensorboard(run, tmp_path, final_step)
 
-    # 3. Resumed; two signals at once: the second aborts, the checkpoints stay intact.
-    proc = start(run, small_suite, tmp_path / "third.log")
+    # 3. Resumed without Ray; two signals at once: the second aborts, checkpoints intact.
+    log = tmp_path / "third.log"
+    proc = start(run, small_suite, log, "--runner", "sync")
+    assert resumed_exactly(run, log, proc).name == final
     timer_checkpoint(run, final, proc)
     before = [c.name for c in checkpoints(run)]
-    code, seconds, tree = stop(proc, [(True, signal.SIGINT), (False, signal.SIGTERM)])
+    code, seconds, _ = stop(proc, [(True, signal.SIGINT), (False, signal.SIGTERM)])
     assert code == 128 + signal.SIGTERM and seconds < 60, (code, seconds)
-    assert "second stop signal (SIGTERM): aborting" in (tmp_path / "third.log").read_text()
+    assert "second stop signal (SIGTERM): aborting" in log.read_text()
     # Nothing finished is lost: the newest checkpoint before the signals is still there;
     # what changed is what any save does (a newer checkpoint, the oldest pruned).
     after = [c.name for c in checkpoints(run)]
@@ -303,7 +309,6 @@ def test_crashes_stops_resumes_and_tensorboard_on_one_run(small_suite, tmp_path)
     assert all(name > before[-1] for name in added), (before, after)
     assert all(name < after[0] for name in gone), (before, after)
     assert all(checkpoint_problem(c) is None for c in checkpoints(run))
-    wait_for(lambda: not alive(tree), 30, "the runtime's processes to die with the driver")
 
     check_event_files(run, final_step)
     assert (run / "checkpoint" / "params.msgpack").is_file()  # usable by solve --solver agent

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 
 import pytest
 
@@ -118,3 +119,37 @@ def test_a_stop_signal_ends_with_a_final_checkpoint(small_suite, tmp_path):
     final = next(run_checkpoint.candidates(run))
     assert checkpoint_meta(final)["step"] == done["learner_steps"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+
+
+def test_an_abort_kills_every_process_the_driver_started(tmp_path):
+    """A second stop signal's ``kill_descendants``: the driver's children and theirs (a
+    local Ray runtime: GCS, raylet and the workers the raylet forks) are killed."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    driver = (
+        "import subprocess, sys\n"
+        "from mallocmuzero.cluster.runtime import kill_descendants\n"
+        "child = subprocess.Popen(['sh', '-c', 'sleep 120 & echo $!; wait'],\n"
+        "                         stdout=subprocess.PIPE, text=True)\n"
+        "print(child.pid, child.stdout.readline().strip(), flush=True)\n"
+        "kill_descendants()\n"
+        "child.wait()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True,
+                         timeout=60, check=True).stdout  # fmt: skip
+    pids = [int(pid) for pid in out.split()]
+    assert len(pids) == 2
+
+    def gone(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    deadline = time.monotonic() + 30
+    while not all(map(gone, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(map(gone, pids)), pids

@@ -169,20 +169,39 @@ def test_solve_agent_uses_the_shipped_checkpoint(small_suite, tmp_path, capsys):
     assert not (tmp_path / "never.json").exists()
 
 
-def test_the_agent_with_a_time_limit_is_anytime(small_suite, tmp_path, capsys):
-    """With --time-limit the agent keeps playing sampled rollouts after the greedy ones and
-    keeps the best: never worse than without the limit, more rollouts than without it.
+class TickingClock:
+    """``time.monotonic`` for ``agent/rollouts.py``: one second per reading. The rollouts
+    read the clock once per batched step, so how many fit a limit depends on the code,
+    not on how busy the machine is (the compiles inside the limit take no ticks)."""
 
-    The limit counts compiling the two searches (greedy and sampled) too, a few seconds
-    each on a busy machine, so it is generous here."""
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_the_agent_with_a_time_limit_is_anytime(small_suite, tmp_path, capsys, monkeypatch):
+    """With --time-limit the agent keeps playing batches of sampled rollouts after the
+    greedy one until the limit, and keeps the best: never worse than without the limit.
+
+    The limit holds about four rollouts' steps of a ticking clock: the greedy rollout, then
+    whole sampled batches (one interrupted by the limit leaves only its completions)."""
+    from mallocmuzero.agent import rollouts
+
     workload = small_suite / "rnn_scan_train.json"
+    steps = load_workload(workload).num_buffers  # one decision per buffer
     plain, anytime = tmp_path / "plain.json", tmp_path / "anytime.json"
-    for out, extra in ((plain, []), (anytime, ["--time-limit", "25", "--restarts-share", "0"])):
-        assert main(["solve", str(workload), "--solver", "agent", "--capacity-fraction", "0.1",
-                     "--rollout-weight", "0.5", "--out", str(out), *extra]) == 0  # fmt: skip
+    assert main(["solve", str(workload), "--solver", "agent", "--capacity-fraction", "0.1",
+                 "--rollout-weight", "0.5", "--out", str(plain)]) == 0  # fmt: skip
+    monkeypatch.setattr(rollouts, "time", TickingClock())
+    limit = ["--time-limit", str(4 * steps + 10), "--restarts-share", "0"]
+    assert main(["solve", str(workload), "--solver", "agent", "--capacity-fraction", "0.1",
+                 "--rollout-weight", "0.5", "--out", str(anytime), *limit]) == 0  # fmt: skip
     first, best = json.loads(plain.read_text()), json.loads(anytime.read_text())
     assert first["rollouts"] == 1
-    assert best["rollouts"] > 1 and (best["rollouts"] - 1) % 8 == 0  # whole sampled batches
+    assert best["rollouts"] in (1 + 2 * 8, 1 + 3 * 8), best["rollouts"]  # whole batches
     assert best["estimated_time_s"] <= first["estimated_time_s"]
     w = resolve_capacity(load_workload(workload), fraction=0.1)
     offsets = np.array([p["offset"] if p["offset"] is not None else -1 for p in best["placements"]])
