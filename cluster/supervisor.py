@@ -65,6 +65,7 @@ class Supervisor:
         self.pending: dict[Any, tuple[Role, int]] = {}  # in-flight call -> (role, index)
         self.actor_versions: dict[int, int] = {}
         self.identities: dict[int, dict[str, Any]] = {}  # actor index -> pid and node
+        self.program_names: list[str] = []  # the training programs, for agent checkpoints
         self.learner_step = self.first_step = 0
         self.params_ref = None
         self.replay = self.learner = self.evaluator = None
@@ -133,6 +134,7 @@ class Supervisor:
         run_checkpoint.remove_partial(self.run_dir)  # a checkpoint an abort left half-written
         (self.run_dir / ACTORS_FILE).unlink(missing_ok=True)  # a previous session's actors
         base = self.workloads or components.base_workloads(self.config)
+        self.program_names = [w.name for w in base]
         self.base_ref = self.runtime.put(base)
         resumed = run_checkpoint.restore_newest(self.run_dir, self._restore)
         if resumed is None and next(run_checkpoint.candidates(self.run_dir), None) is not None:
@@ -291,6 +293,7 @@ class Supervisor:
             step, components.observation_spec(self.config),
             self.counters["self_play_steps"], self.counters["self_play_episodes"],
             train_seconds=round(self.counters["train_seconds"], 1),
+            training_programs=self.program_names,
         )  # fmt: skip
         counts = {}
 

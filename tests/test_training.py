@@ -53,6 +53,7 @@ def test_sync_train_cli_then_solve_and_evaluate(small_suite, tmp_path, capsys):
     assert re.search(r"\[train\] checkpoint step_000000006: [1-9]\d* replay items", out)
     _, config, meta, _ = load_checkpoint(run / "checkpoint")
     assert meta["learner_steps"] == 6 and meta["self_play_episodes"] >= 0
+    assert sorted(meta["training_programs"]) == ["mlp_train", "rnn_scan"]  # the train split
     assert config.workloads.dir == str(suite_dir)
     assert (config.game.pick_candidates, config.game.pick_encoding) == (5, "hybrid")
     sol = tmp_path / "agent.json"
