@@ -1,15 +1,19 @@
-"""The recipe of the checkpoint shipped in ``checkpoints/pretrained``.
+"""The recipe shape of the shipped agent: the default game and network, one self-play actor
+beside the learner, three samples per insert (the learner otherwise idles 70% of its time
+waiting for data on a 2-core host).
 
-The default config (game v2 with 8 rule pick slots, lookahead observations on), one
-self-play actor beside the learner, three samples per insert (the learner otherwise idles
-70% of its time waiting for data on a 2-core host), 45 minutes of the distributed
-runner::
+The checkpoint shipped in ``checkpoints/pretrained`` is the 160-minute snapshot of the
+learning-curve run, ``configs/curve.py`` (this recipe on the 226 training programs of
+``mallocmuzero workloads generate --count 300``, six model families; minutes 0 to 125
+from msa's order, then resumed with ``--set workloads.base_order_share=0.5``); its meta
+lists the programs and the training time, and ``checkpoints/curve-run/README.md`` how to
+go on with the run. Its held-out evaluation is in BENCHMARKS.md, sections (e), (f) and
+(h), and in BENCHMARKS-curve.md. The game v1 agent of an earlier recipe is kept in
+``checkpoints/pretrained_v1`` (``configs/pretrained_v1.py``).
+
+On the built-in suite alone (45 minutes, as the agent shipped before)::
 
     mallocmuzero train --config configs/pretrained.py --run-dir runs/pretrained
-
-then ``RUN/checkpoint`` (the newest agent checkpoint) is copied to ``checkpoints/pretrained``.
-Its held-out evaluation is in BENCHMARKS.md, sections (e) and (h); the game v1 agent it
-replaced is kept in ``checkpoints/pretrained_v1`` (recipe: ``configs/pretrained_v1.py``).
 """
 
 from __future__ import annotations
