@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mallocmuzero.agent.checkpoint import load_checkpoint, network_config
+from mallocmuzero.agent.exported import ExportedSearch
 from mallocmuzero.agent.networks import NetworkConfig
 from mallocmuzero.agent.rollouts import agent_solve, compile_searches
 from mallocmuzero.agent.search import lookahead_returns, make_search
@@ -141,7 +142,12 @@ def load_agent(checkpoint: str, rollout_weights: Sequence[float] | None = None) 
     """
     params, config, meta, net = load_checkpoint(checkpoint)
     weights = list(rollout_weights) if rollout_weights else solve_time_weights(config)
-    searches = [agent_search(config, net, weight) for weight in weights]
+    settings = {"network": dataclasses.asdict(net), "search": dataclasses.asdict(config.search),
+                "game": dataclasses.asdict(config.game)}  # fmt: skip
+    searches = [
+        ExportedSearch(agent_search(config, net, weight), {**settings, "weight": weight})
+        for weight in weights
+    ]
     return LoadedAgent(params, config, meta, net, observation_spec(config), searches)
 
 

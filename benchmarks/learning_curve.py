@@ -82,12 +82,12 @@ def _key(row: dict) -> tuple:
     return (row["workload"], row["fraction"], row["solver"], row["limit_s"])
 
 
-def run(run_dir: Path, folder: Path, limit: float, per_split: int, cache: Path,
+def run(found: dict[str, dict], folder: Path, limit: float, per_split: int, cache: Path,
         progress: Callable[[str], None]) -> dict:  # fmt: skip
-    """Every snapshot and baseline on the cases; rows, snapshots and cases."""
-    found = snapshots(run_dir)
-    if not found:
-        raise SystemExit(f"{run_dir}/snapshots holds no snapshot: train with run.snapshot_minutes")
+    """Every agent and baseline on the cases; rows, agents and cases.
+
+    ``found`` maps a label to an agent checkpoint's ``{"path", "meta"}`` (:func:`snapshots`).
+    """
     cases = pick_cases(folder, per_split)
     pick = (8, "rules")
     solvers = [*BASELINES, *(f"{kind}@{s}" for s in found for kind in ("agent", "restarts+agent"))]
@@ -224,9 +224,10 @@ def main() -> None:
     say = lambda line: print(line, flush=True)  # noqa: E731
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.cache).parent.mkdir(parents=True, exist_ok=True)
-    result = run(
-        Path(args.run), Path(args.workloads), args.limit, args.cases, Path(args.cache), say
-    )
+    found = snapshots(Path(args.run))
+    if not found:
+        raise SystemExit(f"{args.run}/snapshots holds no snapshot: train with run.snapshot_minutes")
+    result = run(found, Path(args.workloads), args.limit, args.cases, Path(args.cache), say)
     result["written"] = written_on()
     table = summary(result)
     out = Path(args.out)

@@ -361,19 +361,23 @@ def read_json(path: str | os.PathLike[str], error: type[Exception] = WorkloadErr
         ) from None
 
 
-def write_json_atomic(data: Any, path: str | os.PathLike[str]) -> None:
-    """Write JSON so that a crash never leaves a half-written file at ``path``."""
+def write_bytes_atomic(data: bytes, path: str | os.PathLike[str]) -> None:
+    """Write ``data`` so that a crash never leaves a half-written file at ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, separators=(",", ":"))
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(data: Any, path: str | os.PathLike[str]) -> None:
+    """Write JSON so that a crash never leaves a half-written file at ``path``."""
+    write_bytes_atomic((json.dumps(data, separators=(",", ":")) + "\n").encode(), path)
 
 
 def load_workload(path: str | os.PathLike[str]) -> Workload:

@@ -236,3 +236,47 @@ def test_a_learner_state_saved_with_the_old_rng_key_restores(tmp_path):
         assert type(restored).__name__ == "TrainState" and int(restored.step) == 41
         same = jax.tree_util.tree_map(np.array_equal, restored.params, state.params)
         assert all(jax.tree_util.tree_leaves(same))
+
+
+def test_an_exported_search_answers_as_its_search_and_a_later_one_loads_it(tmp_path):
+    """The shipped agent's search through ``ExportedSearch``: the same answers, one trace
+    per shape, and a later instance (a second process) loads the files instead of tracing;
+    another identity does not."""
+    from mallocmuzero.agent.exported import ExportedSearch
+    from mallocmuzero.agent.solve import agent_search, load_agent
+    from mallocmuzero.solvers.registry import pretrained_checkpoint
+
+    agent = load_agent(str(pretrained_checkpoint()))
+    plain = agent_search(agent.config, agent.net)
+    traced = []
+
+    def counting(*args, **kwargs):
+        traced.append(kwargs["greedy"])
+        return plain(*args, **kwargs)
+
+    rng = np.random.default_rng(0)
+
+    def inputs(batch: int) -> tuple:
+        features = rng.normal(size=(batch, agent.spec.size)).astype(np.float32)
+        legal = rng.random((batch, agent.spec.num_actions)) < 0.7
+        legal[:, 0] = True
+        return agent.params, jax.random.PRNGKey(batch), features, legal
+
+    first = ExportedSearch(counting, {"weight": 0.5}, tmp_path)
+    for batch, greedy in ((1, True), (4, False)):
+        args = inputs(batch)
+        mine, theirs = first(*args, greedy=greedy), plain(*args, greedy=greedy)
+        np.testing.assert_array_equal(mine.action, theirs.action)
+        np.testing.assert_array_equal(mine.rng, theirs.rng)
+        np.testing.assert_allclose(mine.action_weights, theirs.action_weights, rtol=1e-5)
+        np.testing.assert_allclose(mine.root_value, theirs.root_value, rtol=1e-5, atol=1e-6)
+    assert traced == [True, False] and len(list(tmp_path.glob("*.bin"))) == 2
+    first(*inputs(1), greedy=True)
+    assert traced == [True, False] and first._cache_size() == 2  # compiled once per shape
+
+    later = ExportedSearch(counting, {"weight": 0.5}, tmp_path)
+    args = inputs(4)
+    assert later(*args, greedy=False).action.tolist() == plain(*args, greedy=False).action.tolist()
+    assert traced == [True, False]  # loaded, not traced
+    ExportedSearch(counting, {"weight": 1.0}, tmp_path)(*inputs(1), greedy=True)
+    assert traced == [True, False, True]
