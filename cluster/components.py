@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ from mallocmuzero.configs.schema import ExperimentConfig
 from mallocmuzero.env.augment import augment
 from mallocmuzero.env.game import GameBank
 from mallocmuzero.env.observation import ObservationSpec
-from mallocmuzero.env.workload import Workload
+from mallocmuzero.env.workload import Workload, load_workload
+from mallocmuzero.errors import UserError
 from mallocmuzero.learner.learner import Learner
 from mallocmuzero.learner.prefetch import learner_batches
 from mallocmuzero.learner.train_state import OptimizerConfig
@@ -52,6 +54,28 @@ def replay_config(
     if samples_per_insert is None:
         return replay
     return dataclasses.replace(replay, samples_per_insert=samples_per_insert)
+
+
+def evaluation_workloads(config: ExperimentConfig) -> list[Workload]:
+    """The evaluator's programs: the workload folder's held-out split, then large ones.
+
+    The large ones are those of ``evaluator.large_programs`` (when set) with at most
+    ``evaluator.large_programs_max_buffers`` buffers.
+    """
+    try:
+        programs = load_split(config.workloads.dir, "heldout")
+    except UserError:
+        programs = []
+    e = config.evaluator
+    if e.large_programs:
+        folder = Path(e.large_programs)
+        paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        if not paths:
+            raise UserError(f"evaluator.large_programs: {folder} holds no workload files "
+                            "(build them with 'mallocmuzero workloads large')")  # fmt: skip
+        large = [load_workload(path) for path in paths]
+        programs += [w for w in large if w.num_buffers <= e.large_programs_max_buffers]
+    return programs
 
 
 def base_workloads(config: ExperimentConfig) -> list[Workload]:

@@ -17,10 +17,8 @@ from typing import Any
 
 from mallocmuzero.actors.evaluator import EvaluatorService
 from mallocmuzero.actors.service import SelfPlayService, thread_limits
-from mallocmuzero.actors.workload_sampler import load_split
 from mallocmuzero.cluster import components
 from mallocmuzero.configs.schema import ExperimentConfig
-from mallocmuzero.errors import UserError
 from mallocmuzero.learner.service import LearnerService
 from mallocmuzero.replay.service import ReplayService
 
@@ -97,10 +95,7 @@ class RoleLauncher:
 
     def evaluator(self, progress: Callable[[str], None]) -> Any | None:
         """The evaluator over the held-out workloads, or None when there are none."""
-        try:
-            heldout = load_split(self.config.workloads.dir, "heldout")
-        except UserError:
-            heldout = []
+        heldout = components.evaluation_workloads(self.config)
         if not heldout:
             progress("[train] no held-out workloads: the evaluator is off")
             return None

@@ -1,6 +1,7 @@
-"""The recipe shape of the shipped agent: the default game and network, one self-play actor
-beside the learner, three samples per insert (the learner otherwise idles 70% of its time
-waiting for data on a 2-core host).
+"""The recipe shape of the shipped agent: one self-play actor, three samples per insert.
+
+The default game and network, one self-play actor beside the learner, three samples per
+insert (the learner otherwise idles 70% of its time waiting for data on a 2-core host).
 
 The checkpoint shipped in ``checkpoints/pretrained`` is the 160-minute snapshot of the
 learning-curve run, ``configs/curve.py`` (this recipe on the 226 training programs of

@@ -214,6 +214,10 @@ class EvaluatorConfig(Section):
     # Every evaluation plays the next held-out case of at least `large_buffers` buffers,
     # then the other cases in rotation until `budget_s` seconds are spent (0: that one).
     large_buffers: int = knob(400, low=0)
+    # Programs of this folder (`mallocmuzero workloads large` writes workloads/large) with
+    # at most `large_programs_max_buffers` buffers join the held-out cases ("": none).
+    large_programs: str = knob("")
+    large_programs_max_buffers: int = knob(1500, low=1)
     budget_s: float = knob(60.0, low=0.0)
     images: int = knob(2, low=0)  # memory maps of the agent and msa per evaluation
     num_cpus: float = knob(0.5, above=0.0)

@@ -49,6 +49,31 @@ def test_evaluator_always_plays_the_large_case_within_its_budget():
     assert len(set(names)) == len(config.evaluator.fractions)  # large cases rotate
 
 
+def test_large_programs_join_the_evaluators_cases_up_to_their_size(small_suite, tmp_path):
+    """``evaluator.large_programs``: a folder's programs up to a size join the held-out
+    split; a folder without programs is a one-line error naming the setting."""
+    import pytest
+
+    from mallocmuzero.cluster.components import evaluation_workloads
+    from mallocmuzero.env.workload import save_workload
+    from mallocmuzero.errors import UserError
+
+    for seed, buffers in ((1, 40), (2, 80)):
+        w = random_workload(seed, num_buffers=buffers, num_instructions=30)
+        save_workload(w, tmp_path / "large" / f"{w.name}.json")
+    settings = [f"workloads.dir={small_suite}", "evaluator.large_programs_max_buffers=50"]
+    plain = evaluation_workloads(load_config("configs/smoke.py", settings))
+    assert [w.name for w in plain] == ["rnn_scan_train"]  # the held-out split alone
+    config = load_config(
+        "configs/smoke.py", [*settings, f"evaluator.large_programs={tmp_path}/large"]
+    )
+    cases = evaluation_workloads(config)
+    assert [w.num_buffers for w in cases[1:]] == [40] and cases[0].name == "rnn_scan_train"
+    empty = load_config("configs/smoke.py", [*settings, f"evaluator.large_programs={tmp_path}"])
+    with pytest.raises(UserError, match="evaluator.large_programs: .* holds no workload files"):
+        evaluation_workloads(empty)
+
+
 def read_steps(folder) -> dict[str, list[int]]:
     """Steps per tag as the TensorBoard server reads them (it honours session starts)."""
     from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
