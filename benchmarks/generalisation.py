@@ -128,7 +128,36 @@ def markdown(meta: dict, checkpoint: str, table: list[dict], written: str) -> st
         if r["split"] == "heldout":
             said = ", ".join(f"{bar} {'met' if ok else 'NOT met'}" for bar, ok in r["met"].items())
             lines.append(f"- {r['limit_s']:g} s: {said}.")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *what_limits(table)]) + "\n"
+
+
+def what_limits(table: list[dict]) -> list[str]:
+    """Where a bar is not met: what the figures show limits the learned solver."""
+    missed = [r for r in table if r["split"] == "heldout" and not all(r["met"].values())]
+    if not missed:
+        return []
+    edges = ", ".join(f"{r['over beam pp']:+.2f} pp at {r['limit_s']:g} s" for r in missed)
+    alone = ", ".join(f"{r['agent alone ratio']:.4f} at {r['limit_s']:g} s" for r in missed)
+    return [
+        "What limits it, as measured here:",
+        "",
+        f"- **Learning adds little over exact planning from the same order** ({edges} over "
+        "restarts+beam). Both hybrids spend half the limit on restarts and then refine "
+        "restarts' best order with game v2's moves (8 rule-chosen pick candidates, 8 "
+        "offsets); given the same seconds, beam's exact-model search over those moves finds "
+        "about what the agent's learned search finds. The agent's edge is in how little time "
+        "it needs, so it shows at the shorter limit and fades at the longer one.",
+        f"- **The agent alone stays just below restarts** (mean ratio {alone}): its rollouts "
+        "stay near their base order, where restarts samples orders far from it.",
+        "- **Training budget**: the shipped agent had its run's training time on 2 cores "
+        "(above). On the learning curve ([BENCHMARKS-curve.md](BENCHMARKS-curve.md)) the "
+        "agent alone was still rising at its last snapshot, after its games began from "
+        "perturbed base orders: the data, not the network, moved it.",
+        "- **Next levers**: more training on the same distribution (a GPU learner and more "
+        "actors: BENCHMARKS-scale.md sizes it), base orders drawn from restarts' own "
+        "search during self-play, and an action that proposes the order itself, so that "
+        "what the agent learns reaches past the base order's neighbourhood.",
+    ]
 
 
 def main() -> None:

@@ -231,6 +231,10 @@ actor ratio shows contention here, not the scaling of a cluster.
 - [The learning curve](BENCHMARKS-curve.md) (`python -m mallocmuzero.benchmarks.learning_curve
   --run runs/curve`): every snapshot of a from-scratch run on the generated programs
   against restarts at the same time limit, on held-out and training families, with its PNG.
+- [The shipped agent on unseen model families](BENCHMARKS-generalisation.md) (`python -m
+  mallocmuzero.benchmarks.generalisation`): `solve --solver agent` against restarts and
+  the same hybrid with beam at 5 and 20 s on 12 held-out-family cases, issue 20's bars,
+  and what limits the learned solver where a bar is not met.
 - [Full packings](BENCHMARKS-packing.md) (`python -m
   mallocmuzero.benchmarks.external_yardsticks`): the packing search on MiniMalloc's 11
   instances, OmniMalloc's allocators measured in the same run, MiniMalloc's published times.
