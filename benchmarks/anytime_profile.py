@@ -242,16 +242,38 @@ def bar(rows: list[dict], solvers: Sequence[str] = ("agent", *HYBRIDS)) -> str:
     return "\n".join(lines)
 
 
+def lost_cases(rows: list[dict], agent: str = "agent") -> list[tuple[str, float]]:
+    """The held-out cases where restarts beats the agent alone at 20 s."""
+    by, cases = _held_out(rows)
+    return [c for c in cases if (*c, agent, 20.0) in by and (*c, "restarts", 20.0) in by
+            and by[(*c, agent, 20.0)]["speedup_over_msa"]
+            < by[(*c, "restarts", 20.0)]["speedup_over_msa"] * (1 - 1e-9)]  # fmt: skip
+
+
+def lost_case_figures(rows: list[dict], agent: str = "agent") -> dict:
+    """What more time gives on :func:`lost_cases`.
+
+    The agent's lowest and highest gain from 20 s to ``BEST_KNOWN_S``, and on how many of
+    the cases beam at ``BEST_KNOWN_S`` stays below restarts at 1 s.
+    """
+    by, _ = _held_out(rows)
+    speed = lambda c, solver, limit: by[(*c, solver, limit)]["speedup_over_msa"]  # noqa: E731
+    lost = [c for c in lost_cases(rows, agent) if (*c, agent, BEST_KNOWN_S) in by]
+    gains = [speed(c, agent, BEST_KNOWN_S) / speed(c, agent, 20.0) - 1 for c in lost]
+    below = sum(speed(c, "beam", BEST_KNOWN_S) < speed(c, "restarts", 1.0) for c in lost
+                if (*c, "beam", BEST_KNOWN_S) in by and (*c, "restarts", 1.0) in by)  # fmt: skip
+    return {"cases": len(lost), "gain_low": min(gains, default=0.0),
+            "gain_high": max(gains, default=0.0), "beam_below_restarts_1s": below}  # fmt: skip
+
+
 def limits_markdown(rows: list[dict], agent: str = "agent") -> str:
     """Where restarts beats the agent alone at 20 s: what more time gives each side.
 
     The agent's and beam's speed-ups from 5 to 60 s (and the agent's rollouts at 60 s)
     against restarts' from 1 to 60 s (and its tries at 60 s), and the hybrids at 20 s.
     """
-    by, cases = _held_out(rows)
-    lost = [c for c in cases if (*c, agent, 20.0) in by and (*c, "restarts", 20.0) in by
-            and by[(*c, agent, 20.0)]["speedup_over_msa"]
-            < by[(*c, "restarts", 20.0)]["speedup_over_msa"] * (1 - 1e-9)]  # fmt: skip
+    by, _ = _held_out(rows)
+    lost = lost_cases(rows, agent)
 
     def at(case: tuple, solver: str, limit: float, count: str = "") -> str:
         row = by.get((*case, solver, limit))

@@ -264,6 +264,7 @@ def _later_sections(raw: dict) -> str:
     def edge(limit: float) -> float:  # restarts+agent less restarts+beam, percentage points
         return 100 * anytime_profile.mean_edge(rows, *anytime_profile.HYBRIDS, limit)
 
+    lost = anytime_profile.lost_case_figures(rows)
     return f"""## (e) The pretrained agent on held-out programs
 
 {agent_markdown(raw["agent"])}
@@ -275,9 +276,9 @@ The 11 instances of MiniMalloc's public challenging benchmark (google/minimalloc
 compressed to their event points. Every buffer of every instance fits (MiniMalloc packs
 each in 0.5 to 5 s), so the optimum places 100% of the area, a 10x speed-up on cost model
 v1's hardware. The project's solvers run at the same limits (restarts, beam of width 16,
-cpsat at 5 s and 20 s; msa and the shipped agent at their own pace), beside OmniMalloc's
-allocators (PyPI `omnimalloc` 1.0.0, default settings), which place every buffer with no
-capacity: their peak over the capacity says whether they pack the instance, and the
+cpsat and the packing search at 5 s and 20 s; msa and the shipped agent at their own
+pace), beside OmniMalloc's allocators (PyPI `omnimalloc` 1.0.0, default settings),
+which place every buffer with no capacity: their peak over the capacity says whether they pack the instance, and the
 buffers above the capacity stay in slow memory to score them in the game's terms.
 
 {external_yardsticks.markdown(raw["yardsticks"])}
@@ -310,9 +311,9 @@ hybrids up to 20 s: `restarts+agent` (`solve --solver agent --restarts-share
 plays game v2 from the best order restarts found, the better placement kept) and
 `restarts+beam` (the same with beam in the agent's place: what planning with the exact
 model adds without learning). Two jobs at a time, each solver on one core (cpsat with one
-worker, XLA with one thread); the agents are compiled before any timed job. The agent
-always completes its first greedy rollout, so at 1 s it may run longer (its wall time is
-in BENCHMARKS.json). Figures are speed-ups over msa (above 1 is better than msa).
+worker, XLA with one thread); the agents are compiled before any timed job. Every rollout
+stops at the limit, the first greedy one too (wall times are in BENCHMARKS.json). Figures
+are speed-ups over msa (above 1 is better than msa).
 
 {anytime_profile.markdown(raw["anytime"]["rows"])}
 
@@ -327,24 +328,24 @@ What limits the agent alone, on the cases where restarts beats it at 20 s:
 
 {anytime_profile.limits_markdown(raw["anytime"]["rows"])}
 
-- **Not speed.** From 20 to 60 s the agent plays about three times the rollouts and gains
-  at most 0.3% on these cases; restarts keeps gaining over its hundreds of thousands of
-  orders. A one-off check (not part of `make bench`) sampled the rollouts at twice and
-  four times the Gumbel scale on these five cases at 20 s: no better on the whole
-  (cnn_train@0.1 lost 3.5% at both scales, the others moved between -1.1% and +1.2%);
-  which sampled rollout wins is largely the seed's luck there.
+- **More time helps the agent alone little, and unevenly.** From 20 to 60 s it plays about
+  three times the rollouts and gains {lost["gain_low"]:+.1%} to {lost["gain_high"]:+.1%} on
+  these {lost["cases"]} cases; restarts keeps gaining over its hundreds of thousands of
+  orders.
 - **The game's reach from its base order.** Beam over game v2, planning with the exact
-  model, stays below restarts' 1 s result on all five cases even at 60 s: from msa's
-  order, v2's moves (8 rule-chosen pick candidates, 8 offsets per placement) stay near that
-  order, and the better mappings lie at orders far from it. From restarts' best order the
-  same moves gain again: both hybrids beat restarts alone at 20 s on most of these cases.
+  model, stays below restarts' 1 s result on {lost["beam_below_restarts_1s"]} of these
+  {lost["cases"]} cases even at 60 s: from msa's order, v2's moves (8 rule-chosen pick
+  candidates, 8 offsets per placement) stay near that order, and the better mappings lie
+  at orders far from it. From restarts' best order the same moves gain again: both hybrids
+  beat restarts alone at 20 s on most of these cases.
 - **Learning adds little over exact planning there.** Over the 15 cases the agent's
   hybrid's speed-up over msa differs from beam's by {edge(20.0):+.2f} percentage points at
-  20 s and {edge(5.0):+.2f} at 5 s on average; the network was trained on games from msa's
-  order only.
-- **Next lever:** the order itself. Train on games from perturbed base orders (restarts'
-  kind), so that the agent's refinement is learned where good orders lie, or give the
-  agent an action that proposes the order.
+  20 s and {edge(5.0):+.2f} at 5 s on average (on unseen model families, the same picture:
+  [BENCHMARKS-generalisation.md](BENCHMARKS-generalisation.md)).
+- **Next levers:** more training from restarts-like orders (the shipped network saw them
+  only in its last 35 minutes, and the learning curve still rose at its last point), base
+  orders drawn from restarts' own search during self-play, or an action that proposes the
+  order itself.
 
 MiniMalloc's 11 challenging instances at {anytime_profile.MINIMALLOC_S:g} s (they all pack
 fully: MiniMalloc places every buffer in under 5 s):
