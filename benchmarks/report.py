@@ -242,6 +242,9 @@ actor ratio shows contention here, not the scaling of a cluster.
   mallocmuzero.benchmarks.large_programs`): every solver at 5 and 20 s on train steps of
   about 1k, 3k and 10k buffers (the limit kept, validity, speed-up over msa, memory), and
   what a try, a step and a rollout cost against size, with fitted exponents and a PNG.
+- [Time to first answer](BENCHMARKS-first-answer.md) (`python -m
+  mallocmuzero.benchmarks.first_answer`): `solve --solver agent --time-limit 5` as new
+  processes, one after another, from an empty user cache (exports and compiled code kept).
 - [Learner throughput](BENCHMARKS-learner.md) (`python -m
   mallocmuzero.benchmarks.learner_throughput`): the learner role's steps/s at batch 64,
   256 and 1024 from a real Reverb table, before and after prefetching and fused updates,
