@@ -318,6 +318,28 @@ def markdown(result: dict) -> str:
             costs,
         )
         + "\n\n![costs against buffers](BENCHMARKS-large.png)\n"
+        + growth_note(result["exponents"])
+    )
+
+
+ROLLOUT_BAR = 1.5  # the agent's rollout should grow at most as n^1.5
+
+
+def growth_note(exponents: dict) -> str:
+    """Where the rollout grows faster than ``ROLLOUT_BAR``: what grows, and why."""
+    rollout = exponents.get("rollout_estimate_s")
+    if rollout is None or rollout <= ROLLOUT_BAR:
+        return ""
+    return (
+        f"\nThe agent's rollout grows as n^{rollout:.2f}, faster than n^{ROLLOUT_BAR:g}. What "
+        f"grows is the game step (n^{exponents['agent_game_step_s']:.2f} per step; the "
+        f"search, n^{exponents['agent_search_s']:.2f}, hardly does): every step's lookahead "
+        "observation completes each legal action with msa's rule over the buffers still "
+        "undecided, exactly (O(n) each), and a rollout has one step per unpinned buffer. The "
+        "next levers (not built): reuse completions across steps instead of recomputing "
+        "every one (the guided completions already reuse the chosen action's), or bound the "
+        "lookahead's depth on large programs. Meanwhile every solve keeps its limit at these "
+        "sizes: a rollout the limit interrupts answers with the best completion it observed.\n"
     )
 
 
