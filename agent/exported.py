@@ -29,10 +29,9 @@ import jax
 from jax import export
 
 from mallocmuzero.agent.search import SearchOutput
-from mallocmuzero.cache import user_cache_dir
+from mallocmuzero.cache import PACKAGE_ROOT, sources_digest, user_cache_dir
 from mallocmuzero.env.workload import write_bytes_atomic
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("agent/*.py", "env/observation.py")  # what an exported search is made of
 LIBRARIES = ("jax", "jaxlib", "flax", "mctx")
 
@@ -40,13 +39,9 @@ LIBRARIES = ("jax", "jaxlib", "flax", "mctx")
 @functools.cache
 def exports_dir() -> Path:
     """The export folder of this package's search sources and libraries."""
-    digest = hashlib.sha256()
-    for library in LIBRARIES:
-        digest.update(f"{library}=={metadata.version(library)};".encode())
-    for pattern in SOURCES:
-        for path in sorted(PACKAGE_ROOT.glob(pattern)):
-            digest.update(path.name.encode() + path.read_bytes())
-    return user_cache_dir() / "searches" / digest.hexdigest()[:16]
+    versions = [f"{library}=={metadata.version(library)}" for library in LIBRARIES]
+    sources = [path for pattern in SOURCES for path in sorted(PACKAGE_ROOT.glob(pattern))]
+    return user_cache_dir() / "searches" / sources_digest(versions, sources)
 
 
 class ExportedSearch:

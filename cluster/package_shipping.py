@@ -15,8 +15,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from mallocmuzero.cache import PACKAGE_ROOT
+
 PACKAGE = "mallocmuzero"
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the installed package or the checkout
 
 
 def package_sources() -> list[Path]:

@@ -27,18 +27,14 @@ from pathlib import Path
 import numba
 from numba.core import caching
 
-from mallocmuzero.cache import user_cache_dir
-
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+from mallocmuzero.cache import PACKAGE_ROOT, sources_digest, user_cache_dir
 
 
 def kernel_sources_digest(root: Path = PACKAGE_ROOT) -> str:
     """A digest of every ``*kernels.py`` module in the package's folders, and numba's version."""
-    digest = hashlib.sha256(numba.__version__.encode())
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for path in sorted(f for folder in folders for f in folder.glob("*kernels.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:16]
+    kernels = sorted(f for folder in folders for f in folder.glob("*kernels.py"))
+    return sources_digest([numba.__version__], kernels)
 
 
 def kernel_cache_dir(root: Path = PACKAGE_ROOT) -> Path:
