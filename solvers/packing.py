@@ -4,8 +4,10 @@ When every unpinned buffer may fit (the goal is to place them all), the depth-fi
 search of :mod:`mallocmuzero.solvers.packing_kernels` looks for a canonical packing of
 every buffer, trying the dynamic lowest-floor order first and pruning with section
 bounds, dominance and decomposition. When a try's node budget is spent it restarts with
-another tie-break preorder (three in turn, budgets doubling every round, as MiniMalloc's
-round robin), and it keeps the placement of the most area (bytes x time) it has seen.
+another tie-break preorder (:data:`PREORDERS` in turn, budgets doubling every round, as
+MiniMalloc's round robin; each independent piece is ranked again as it forms), and it
+keeps the placement of the most area (bytes x time) it has seen. The search is
+deterministic (``seed`` only seeds the greedy fallback's tie-breaks).
 Within ``time_limit`` it returns a full packing when it finds one, else that best
 placement completed greedily (each remaining buffer at its lowest feasible offset,
 largest area first), or one canonical greedy rollout's or msa's where that saves more.
@@ -22,14 +24,13 @@ from mallocmuzero.env import cost_model
 from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import ArgumentError, check_time_limit
+from mallocmuzero.solvers import canonical_kernels
 from mallocmuzero.solvers import packing_kernels as kernels
 from mallocmuzero.solvers.common import Deadline
 from mallocmuzero.solvers.greedy import solve_msa
 
 CHUNK_NODES = 4_096  # nodes between two looks at the clock
 CANONICAL_CHUNK = 16  # canonical placements between two looks at the clock
-NOISE_AFTER = 8  # rounds of the plain preorders before their area keys get noise
-NOISE = 0.3  # log-normal width of the noise on the area and total keys
 MAX_ROUND = 24  # budgets double every round up to here (n x 2^25 nodes a try)
 
 
@@ -71,18 +72,20 @@ def packing_instance(workload: Workload) -> Instance:
 class PackingSearch:
     """One try of the depth-first search: its arrays, resumable ``CHUNK_NODES`` at a time."""
 
-    def __init__(self, inst: Instance, rank: np.ndarray) -> None:
+    def __init__(self, inst: Instance, heuristic: str, keys: np.ndarray | None = None) -> None:
+        """Start a search ranked by preorder ``heuristic`` over ``keys`` (:func:`preorder_keys`)."""
         n, sections = inst.size.size, int(inst.hi.max(initial=0))
         rem, cuts = np.zeros(sections, np.int64), np.zeros(sections, np.int64)
         for b in range(n):
             rem[inst.lo[b] : inst.hi[b]] += inst.size[b]
             cuts[inst.lo[b] : inst.hi[b] - 1] += 1
-        frames = np.zeros((sections + n + 2, 4), np.int64)
-        frames[0] = (0, sections, 0, -1)  # the root frame: every section, from depth 0
-        info = np.zeros(8, np.int64)
+        frames = np.zeros((sections + n + 2, 5), np.int64)
+        frames[0] = (0, sections, 0, -1, 0)  # the root frame: every section, from depth 0
+        info = np.zeros(9, np.int64)
         info[kernels.FRAMES], info[kernels.CAPACITY] = 1, inst.capacity
         self.tree = kernels.Tree(
-            inst.lo, inst.hi, inst.size, inst.area, rank.astype(np.int64),
+            inst.lo, inst.hi, inst.size, inst.area, np.arange(n, dtype=np.int64),
+            preorder_keys(inst) if keys is None else keys, heuristic_codes(heuristic),
             inst.neighbours_ptr, inst.neighbours,
             floor=np.zeros(sections, np.int64), rem=rem, cuts=cuts,
             v=np.zeros(n, np.int64), placed=np.full(n, -1, np.int64),
@@ -91,8 +94,10 @@ class PackingSearch:
             log_floor=np.zeros(max(int((inst.hi - inst.lo).sum()), 1), np.int64),
             log_v=np.zeros((inst.neighbours.size + n + 1, 2), np.int64),
             low=np.zeros(sections, np.int64), best=np.full(n, -1, np.int64),
+            rank_log=np.zeros((min(n * n, RANK_LOG_ROWS), 2), np.int64),
             frames=frames, info=info,
         )  # fmt: skip
+        kernels.rank_root(self.tree)
 
     def run(self, nodes: int) -> int:
         """Search at most ``nodes`` more nodes: FOUND, EXHAUSTED or BUDGET."""
@@ -119,31 +124,23 @@ class PackingSearch:
         return int(self.tree.info[kernels.BEST_AREA])
 
 
-PREORDERS = ("TAW", "WAT", "TWA")  # keys in turn: T section total, A area, W sections spanned
+PREORDERS = ("WAT", "TAW", "TWA", "TSA")  # keys in turn (see :func:`preorder_keys`)
+KEY_ROWS = "AWSZ"  # the static keys' rows; T (section total) is computed as frames form
+RANK_LOG_ROWS = 1 << 22  # re-rankings past this many logged ranks keep the old ranks
 
 
-def static_rank(inst: Instance, heuristic: str, rng: np.random.Generator | None) -> np.ndarray:
-    """Tie-break ranks by ``heuristic``'s keys, all descending (noise on area after a cycle).
+def preorder_keys(inst: Instance) -> np.ndarray:
+    """``[4, n]`` static preorder keys, larger first, as :data:`KEY_ROWS` names them.
 
-    T: the largest total size of any section the buffer spans (the tightest section it
-    meets), A: its area, W: the sections it spans.
+    A area, W live time, S sections spanned, Z size.
     """
-    totals = np.zeros(int(inst.hi.max(initial=0)), np.int64)
-    for b in range(inst.size.size):
-        totals[inst.lo[b] : inst.hi[b]] += inst.size[b]
-    keys = {
-        "T": np.array([totals[lo:hi].max() for lo, hi in zip(inst.lo, inst.hi)], np.float64),
-        "A": inst.area.astype(np.float64),
-        "W": (inst.hi - inst.lo).astype(np.float64),
-        "Z": inst.size.astype(np.float64),
-    }
-    if rng is not None:
-        keys["A"] = keys["A"] * np.exp(NOISE * rng.standard_normal(inst.size.size))
-        keys["T"] = keys["T"] * np.exp(NOISE * rng.standard_normal(inst.size.size))
-    order = np.lexsort([-keys[c] for c in reversed(heuristic)])
-    rank = np.empty(order.size, np.int64)
-    rank[order] = np.arange(order.size)
-    return rank
+    width = inst.area // np.maximum(inst.size, 1)
+    return np.stack([inst.area, width, inst.hi - inst.lo, inst.size]).astype(np.float64)
+
+
+def heuristic_codes(heuristic: str) -> np.ndarray:
+    """A preorder's letters as the kernels' key codes (rows of the keys, or TOTAL)."""
+    return np.array([kernels.TOTAL if c == "T" else KEY_ROWS.index(c) for c in heuristic], np.int64)
 
 
 def fill_greedily(inst: Instance, offsets: np.ndarray) -> np.ndarray:
@@ -184,15 +181,15 @@ def solve_packing(
     Either limit may be None (not both); without a full packing, the most area found,
     completed greedily, or msa's placement where that saves more.
     """
-    deadline, inst, rng = _start(workload, time_limit, seed, node_limit, "node_limit")
+    deadline, inst, _ = _start(workload, time_limit, seed, node_limit, "node_limit")
+    keys = preorder_keys(inst)
     best, best_area = np.full(inst.size.size, -1), -1
     tries, nodes, status = 0, 0, None
     nodes_left = lambda: node_limit - nodes if node_limit is not None else 1 << 62  # noqa: E731
     while inst.size.size and status != kernels.FOUND and not deadline.expired() and nodes_left():
         tries += 1
         cycle, heuristic = divmod(tries - 1, len(PREORDERS))
-        rank = static_rank(inst, PREORDERS[heuristic], rng if cycle >= NOISE_AFTER else None)
-        search = PackingSearch(inst, rank)
+        search = PackingSearch(inst, PREORDERS[heuristic], keys)
         budget = inst.size.size * 2 ** (min(cycle, MAX_ROUND) + 1)
         status = kernels.BUDGET
         while status == kernels.BUDGET and search.nodes < budget and not deadline.expired():
@@ -252,12 +249,12 @@ def solve_canonical(workload: Workload, time_limit: float | None = 10.0, seed: i
     while (tries is None or done < tries) and not playing.expired():
         noise = np.exp(0.3 * rng.standard_normal(inst.size.size)) if done else 1.0
         key = np.floor(inst.area * noise) + tie
-        kernels.canonical_start(inst.size, inst.capacity, offsets, lowest, decided)
+        canonical_kernels.canonical_start(inst.size, inst.capacity, offsets, lowest, decided)
         finished = False
         while not finished and not playing.expired():
-            finished = kernels.canonical_steps(inst.size, inst.neighbours_ptr, inst.neighbours,
-                                               key, inst.capacity, offsets, lowest, decided,
-                                               CANONICAL_CHUNK)  # fmt: skip
+            finished = canonical_kernels.canonical_steps(
+                inst.size, inst.neighbours_ptr, inst.neighbours, key, inst.capacity, offsets,
+                lowest, decided, CANONICAL_CHUNK)  # fmt: skip
         if not finished:
             break
         full = np.full(workload.num_buffers, -1, np.int64)

@@ -18,8 +18,10 @@ Ideas from MiniMalloc's paper, written afresh here:
   offsets, which the search reaches elsewhere;
 * *decomposition*: when no unplaced buffer crosses some section boundaries, the buffers
   between them form independent subproblems (*frames*), solved one after the other, each
-  with its own monotone order; once a frame is solved, a later frame's failure never
-  backtracks into it, but fails the placement that split them.
+  with its own monotone order and its own preorder (the static keys again, with each
+  section's total taken over the buffers still unplaced); once a frame is solved, a
+  later frame's failure never backtracks into it, but fails the placement that split
+  them.
 
 All state lives in the arrays of a :class:`Tree`, so the search stops after ``budget``
 nodes and resumes where it stopped: the caller checks its clock between calls.
@@ -36,7 +38,8 @@ from mallocmuzero.env.jit import jit
 FOUND, EXHAUSTED, BUDGET = 1, 0, 2
 NONE = -1
 # info slots
-DEPTH, FLOOR_LOG, V_LOG, EXPANDED, NODES, BEST_AREA, FRAMES, CAPACITY = range(8)
+DEPTH, FLOOR_LOG, V_LOG, EXPANDED, NODES, BEST_AREA, FRAMES, CAPACITY, RANK_LOG = range(9)
+TOTAL = -1  # a preorder key code: the largest unplaced total of the buffer's sections
 
 
 class Tree(NamedTuple):
@@ -46,7 +49,9 @@ class Tree(NamedTuple):
     hi: np.ndarray  # [n] one past its last section
     size: np.ndarray  # [n]
     area: np.ndarray  # [n]
-    rank: np.ndarray  # [n] static preorder: ties of floors go to the lower rank
+    rank: np.ndarray  # [n] preorder: ties of floors go to the lower rank
+    keys: np.ndarray  # [k, n] the static preorder keys, larger first
+    heuristic: np.ndarray  # [h] the preorder: rows of ``keys``, or TOTAL, in turn
     nbr_ptr: np.ndarray  # [n + 1] CSR of the buffers each one meets in time
     nbr: np.ndarray
     floor: np.ndarray  # [S] top of the placed buffers in each section
@@ -61,7 +66,9 @@ class Tree(NamedTuple):
     log_v: np.ndarray  # [., 2] (buffer, old floor) pairs; (NONE, b) ends b's entries
     low: np.ndarray  # [S] scratch
     best: np.ndarray  # [n] offsets of the node with the most area placed
-    frames: np.ndarray  # [F, 4] section range, start depth, depth of the split (-1: root)
+    rank_log: np.ndarray  # [., 2] (buffer, old rank) pairs a split's re-ranking replaced
+    frames: np.ndarray  # [F, 5] section range, start depth, depth of the split (-1: root),
+    # and the rank log's length before the split
     info: np.ndarray  # DEPTH ... CAPACITY
 
 
@@ -170,17 +177,75 @@ def _split(t, f, d):
                 t.frames[stack + pieces, 1] = s + 1
                 t.frames[stack + pieces, 2] = NONE  # starts when it becomes active
                 t.frames[stack + pieces, 3] = d
+                t.frames[stack + pieces, 4] = t.info[RANK_LOG]
                 pieces += 1
             start, busy = s + 1, False
     if pieces < 2:
         return False
+    _rerank(t, stack, pieces)
     for i in range(pieces // 2):  # the first piece on top of the stack
-        for j in range(4):
+        for j in range(5):
             top, bottom = stack + pieces - 1 - i, stack + i
             t.frames[top, j], t.frames[bottom, j] = t.frames[bottom, j], t.frames[top, j]
     t.info[FRAMES] = stack + pieces
     t.frames[stack + pieces - 1, 2] = d
     return True
+
+
+@jit
+def _rerank(t, first, pieces):
+    """Rank each new piece's unplaced buffers by the preorder, logging the old ranks.
+
+    The pieces are frames ``first ..`` of the stack. Where the log is full the old ranks
+    stay (the search stays exact, only less guided).
+    """
+    n = t.size.shape[0]
+    for i in range(pieces):  # the section -> piece map, in the scratch array
+        t.low[t.frames[first + i, 0] : t.frames[first + i, 1]] = i
+    a, b = t.frames[first, 0], t.frames[first + pieces - 1, 1]
+    count = np.zeros(pieces + 1, np.int64)
+    piece = np.full(n, -1, np.int64)
+    for u in range(n):
+        if t.placed[u] < 0 and a <= t.lo[u] and t.hi[u] <= b:
+            piece[u] = t.low[t.lo[u]]
+            count[piece[u] + 1] += 1
+    total = count.sum()
+    if t.info[RANK_LOG] + total > t.rank_log.shape[0]:
+        return
+    for i in range(pieces):
+        count[i + 1] += count[i]
+    members = np.empty(total, np.int64)
+    fill = count[:pieces].copy()
+    for u in range(n):
+        if piece[u] >= 0:
+            members[fill[piece[u]]] = u
+            fill[piece[u]] += 1
+    k = t.info[RANK_LOG]
+    for i in range(pieces):
+        group = members[count[i] : count[i + 1]]
+        key = np.empty(group.size, np.float64)
+        for h in range(t.heuristic.shape[0] - 1, -1, -1):  # stable sorts, last key first
+            for j in range(group.size):
+                u = group[j]
+                if t.heuristic[h] == TOTAL:
+                    key[j] = t.rem[t.lo[u] : t.hi[u]].max()
+                else:
+                    key[j] = t.keys[t.heuristic[h], u]
+            group = group[np.argsort(-key, kind="mergesort")]
+        for j in range(group.size):
+            u = group[j]
+            t.rank_log[k, 0] = u
+            t.rank_log[k, 1] = t.rank[u]
+            k += 1
+            t.rank[u] = j
+    t.info[RANK_LOG] = k
+
+
+@jit
+def rank_root(t):
+    """Rank every buffer by the preorder, for good (the root frame is never undone)."""
+    _rerank(t, 0, 1)
+    t.info[RANK_LOG] = 0
 
 
 @jit
@@ -206,8 +271,12 @@ def _backtrack(t, d):
         split = t.frames[f, 3]
         if split < 0:
             return NONE  # the root frame's first node has nothing left
+        ranks = t.frames[f, 4]
         while t.info[FRAMES] > 0 and t.frames[t.info[FRAMES] - 1, 3] == split:
             t.info[FRAMES] -= 1  # drop this split's pieces, solved or pending
+        for k in range(t.info[RANK_LOG] - 1, ranks - 1, -1):
+            t.rank[t.rank_log[k, 0]] = t.rank_log[k, 1]  # the split frame's preorder
+        t.info[RANK_LOG] = ranks
         for k in range(d - 1, split - 1, -1):
             _undo(t, t.path[k])  # the solved pieces' placements
         d = split  # the node that split has failed as a whole
@@ -293,76 +362,3 @@ def _track_best(area, placed, best, info):
     if total > info[BEST_AREA]:
         info[BEST_AREA] = total
         best[:] = placed
-
-
-@jit
-def _lowest_feasible(w, size, nbr_ptr, nbr, offsets, capacity):
-    """The lowest offset where buffer w fits beside its placed neighbours, or NONE."""
-    count = 0
-    for j in range(nbr_ptr[w], nbr_ptr[w + 1]):
-        if offsets[nbr[j]] >= 0:
-            count += 1
-    starts = np.empty(count, np.int64)
-    ends = np.empty(count, np.int64)
-    k = 0
-    for j in range(nbr_ptr[w], nbr_ptr[w + 1]):
-        u = nbr[j]
-        if offsets[u] >= 0:
-            starts[k], ends[k] = offsets[u], offsets[u] + size[u]
-            k += 1
-    order = np.argsort(starts)
-    low = 0
-    for i in order:
-        if starts[i] >= low + size[w]:
-            break
-        low = max(low, ends[i])
-    return low if low + size[w] <= capacity else NONE
-
-
-@jit
-def canonical_start(size, capacity, offsets, lowest, decided):
-    """Begin a canonical rollout (:func:`canonical_steps`).
-
-    Nothing placed, every lowest feasible offset 0; a buffer larger than the capacity is
-    decided (slow).
-    """
-    offsets[:] = NONE
-    for u in range(size.shape[0]):
-        lowest[u] = 0 if size[u] <= capacity else NONE
-        decided[u] = lowest[u] == NONE
-
-
-@jit
-def canonical_steps(size, nbr_ptr, nbr, key, capacity, offsets, lowest, decided, budget):
-    """Up to ``budget`` placements of a canonical rollout; True once it is complete.
-
-    The rollout plays MiniMalloc's dynamic order greedily (mallocgame.md 3c).
-    Repeatedly the undecided buffer with the lowest feasible offset (ties: larger ``key``
-    first) goes to that offset; a buffer that fits nowhere stays slow (-1). Only the
-    neighbours of a placed buffer whose offset range it meets are looked at again. The
-    state (``offsets``, ``lowest``, ``decided``) carries over between calls, so a caller
-    checks its clock between them (one try on ten thousand buffers takes seconds).
-    """
-    n = size.shape[0]
-    for _ in range(budget):
-        best = NONE
-        for u in range(n):
-            if decided[u]:
-                continue
-            if (
-                best == NONE
-                or lowest[u] < lowest[best]
-                or (lowest[u] == lowest[best] and key[u] > key[best])
-            ):
-                best = u
-        if best == NONE:
-            return True
-        offsets[best] = lowest[best]
-        decided[best] = True
-        top = lowest[best] + size[best]
-        for j in range(nbr_ptr[best], nbr_ptr[best + 1]):
-            w = nbr[j]
-            if not decided[w] and lowest[w] < top and lowest[best] < lowest[w] + size[w]:
-                lowest[w] = _lowest_feasible(w, size, nbr_ptr, nbr, offsets, capacity)
-                decided[w] = lowest[w] == NONE
-    return False

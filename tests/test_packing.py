@@ -12,8 +12,16 @@ from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.env.solution import validation_errors
 from mallocmuzero.env.workload import DEFAULT_HARDWARE, build_workload
 from mallocmuzero.errors import ArgumentError
+from mallocmuzero.solvers import packing_kernels as kernels
 from mallocmuzero.solvers.greedy import solve_msa
-from mallocmuzero.solvers.packing import solve_packing
+from mallocmuzero.solvers.packing import (
+    KEY_ROWS,
+    PREORDERS,
+    PackingSearch,
+    packing_instance,
+    preorder_keys,
+    solve_packing,
+)
 
 from conftest import SHARED
 
@@ -79,7 +87,41 @@ def test_limits_are_checked_and_named():
         solve_packing(workload, time_limit=None, node_limit=None)
 
 
-@pytest.mark.parametrize("name", ["F", "H"])
+@pytest.mark.parametrize("seed", [7, 9, 10, 13])
+@pytest.mark.parametrize("heuristic", PREORDERS)
+def test_an_exhausted_search_undoes_every_placement_and_every_ranking(seed, heuristic):
+    """Pieces get their own preorder as they form; backtracking past them restores it.
+
+    These seeds have no full packing at 30% of the peak, and their search splits.
+    """
+    from mallocmuzero.env.workload import resolve_capacity
+
+    workload = resolve_capacity(random_workload(seed, num_buffers=25), fraction=0.3)
+    search = PackingSearch(packing_instance(workload), heuristic)
+    root_rank = search.tree.rank.copy()
+    status, most_frames = kernels.BUDGET, 1
+    while status == kernels.BUDGET:
+        status = search.run(1)
+        most_frames = max(most_frames, int(search.tree.info[kernels.FRAMES]))
+    assert status == kernels.EXHAUSTED and most_frames > 1
+    assert (search.tree.rank == root_rank).all()
+    assert (search.placed == -1).all() and (search.tree.floor == 0).all()
+    assert search.tree.info[kernels.RANK_LOG] == 0
+
+
+def test_the_root_is_ranked_by_the_preorder_letters():
+    """WAT: longest live time first, then the larger area, then the tighter section."""
+    workload = cut_rectangle(3, 12)
+    inst = packing_instance(workload)
+    rank = PackingSearch(inst, "WAT").tree.rank
+    keys = preorder_keys(inst)
+    order = np.argsort(rank)
+    width, area = keys[KEY_ROWS.index("W")][order], keys[KEY_ROWS.index("A")][order]
+    assert (np.diff(width) <= 0).all()
+    assert all(area[i] >= area[i + 1] for i in range(len(order) - 1) if width[i] == width[i + 1])
+
+
+@pytest.mark.parametrize("name", ["A", "F", "H", "I", "K"])
 def test_minimalloc_instances_pack_fully(name):
     path = SHARED / "workloads" / "minimalloc" / f"{name}.1048576.csv"
     if not path.is_file():
@@ -94,8 +136,7 @@ def test_minimalloc_instances_pack_fully(name):
 @given(seed=st.integers(0, 10_000))
 def test_the_lowest_feasible_offset_is_the_lowest_free_one(seed):
     """The dynamic rule's offset (mallocgame.md 3c) against a scan of every offset."""
-    from mallocmuzero.solvers.packing import packing_instance
-    from mallocmuzero.solvers.packing_kernels import NONE, _lowest_feasible
+    from mallocmuzero.solvers.canonical_kernels import NONE, _lowest_feasible
 
     workload = random_workload(seed, num_buffers=20, capacity_fraction=0.5)
     inst = packing_instance(workload)
