@@ -33,6 +33,8 @@ CONFIGS = (
             ("window", 16),
             ("rules", 8),
             ("hybrid", 8),
+            ("dynamic", 8),  # the dynamic rule in rule 7's place
+            ("rules", 9),  # the dynamic rule added
         )  # fmt: skip
         for width in (16, 64)
     ),

@@ -143,6 +143,7 @@ def _new_state(num_games: int, bank: GameBank, spec: ObservationSpec) -> kernels
         rank=np.full((g, b), kernels.NOT_PLACED, i64),
         pick=np.full((g, k), kernels.NOT_PLACED, i64),
         rule_ptr=np.zeros((g, len(pick_rules.RULES)), i64),
+        low_bound=np.zeros((g, b), i64),
         pick_src=pick_rules.pick_sources(k, spec.pick_encoding),
     )
 

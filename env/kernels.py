@@ -73,6 +73,7 @@ class State(NamedTuple):
     rank: np.ndarray  # [G, maxB] index into order of each buffer (-1: not presented)
     pick: np.ndarray  # [G, K] buffer offered by each pick slot (-1: none, masked)
     rule_ptr: np.ndarray  # [G, R] how far each rule's order is known to be decided
+    low_bound: np.ndarray  # [G, maxB] a lower bound of each buffer's lowest feasible offset
     pick_src: np.ndarray  # [K] each pick slot's source (pick_rules.pick_sources), shared
 
 
@@ -184,7 +185,9 @@ def best_fit_candidates(st, g, gap_lo, gap_hi, n_gaps, sz):
     """Write slot g's candidate offsets for a buffer of ``sz`` bytes; return their count.
 
     Best fit first: gap size ascending, ties by the gap's lower offset; in each gap the
-    bottom offset, then the top one.
+    bottom offset, then the top one. The lowest feasible offset (the bottom of the lowest
+    gap that fits) is always a candidate (mallocgame.md 3c): where the best-fit list is
+    cut before it, it takes the last slot (never slot 0, msa's).
     """
     n_actions = st.cand_off.shape[1]
     used = np.zeros(n_gaps, dtype=np.bool_)
@@ -217,6 +220,14 @@ def best_fit_candidates(st, g, gap_lo, gap_hi, n_gaps, sz):
             st.cand_gap[g, nc] = length
             st.cand_top[g, nc] = 1
             nc += 1
+    if nc == n_actions and nc > 1:
+        for q in range(n_gaps):  # ascending offsets: the first gap that fits is the lowest
+            if gap_hi[q] - gap_lo[q] >= sz:
+                if not used[q]:
+                    st.cand_off[g, nc - 1] = gap_lo[q]
+                    st.cand_gap[g, nc - 1] = gap_hi[q] - gap_lo[q]
+                    st.cand_top[g, nc - 1] = 0
+                break
     return nc
 
 
@@ -302,6 +313,7 @@ def copy_into(src_st, src, dst_st, dst):
         dst_st.rank[dst, :] = src_st.rank[src, :]
         dst_st.pick[dst, :] = src_st.pick[src, :]
         dst_st.rule_ptr[dst, :] = src_st.rule_ptr[src, :]
+        dst_st.low_bound[dst, :] = src_st.low_bound[src, :]
 
 
 @jit

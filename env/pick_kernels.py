@@ -10,7 +10,19 @@ sources are described in :mod:`mallocmuzero.env.pick_rules`. Pure over the ``Ban
 
 from __future__ import annotations
 
-from mallocmuzero.env.kernels import NOT_PLACED, PICK, PLACE, decide, jit, prepare
+from mallocmuzero.env.kernels import (
+    END,
+    HI,
+    LO,
+    NOT_PLACED,
+    PICK,
+    PLACE,
+    START,
+    decide,
+    jit,
+    prepare,
+)
+from mallocmuzero.env.pick_rules import DYNAMIC_RULE
 
 
 @jit
@@ -23,9 +35,60 @@ def is_legal(st, g, action):
 
 
 @jit
+def lowest_feasible_offset(bank, st, g, b):
+    """The lowest offset where buffer b fits over its live range in slot g; ``cap + 1`` if none.
+
+    The placed list is kept by offset ascending, so the first busy range that leaves room
+    below it ends the scan.
+    """
+    base = bank.buf_off[st.wid[g]]
+    s, e, size = bank.start[base + b], bank.end[base + b], bank.size[base + b]
+    low = 0
+    for i in range(st.n_placed[g]):
+        if st.placed[g, START, i] < e and st.placed[g, END, i] > s:
+            if st.placed[g, LO, i] >= low + size:
+                break
+            if st.placed[g, HI, i] > low:
+                low = st.placed[g, HI, i]
+    return low if low + size <= st.cap[g] else st.cap[g] + 1
+
+
+@jit
+def lowest_offset_first(bank, st, g):
+    """The dynamic rule's buffer in slot g (mallocgame.md 3c), or -1 when none fits.
+
+    The undecided buffer with the smallest lowest feasible offset; the rule's bank order
+    (area descending, then msa's) breaks ties, as the scan keeps the first minimum.
+    ``low_bound`` holds each buffer's last computed offset: placements only ever add, so
+    it stays a lower bound, and a buffer whose bound cannot beat the best so far is not
+    computed again.
+    """
+    pos, w = st.pos[g], st.wid[g]
+    first, last = bank.order_off[w], bank.order_off[w + 1]
+    ptr = st.rule_ptr[g, DYNAMIC_RULE]
+    while first + ptr < last and st.rank[g, bank.rule_order[DYNAMIC_RULE, first + ptr]] < pos:
+        ptr += 1
+    st.rule_ptr[g, DYNAMIC_RULE] = ptr
+    best, best_low = NOT_PLACED, st.cap[g] + 1
+    for q in range(first + ptr, last):
+        b = bank.rule_order[DYNAMIC_RULE, q]
+        if st.rank[g, b] < pos or st.low_bound[g, b] >= best_low:
+            continue
+        low = lowest_feasible_offset(bank, st, g, b)
+        st.low_bound[g, b] = low
+        if low < best_low:
+            best, best_low = b, low
+            if low == 0:
+                break
+    return best
+
+
+@jit
 def first_undecided(bank, st, g, source):
     """The buffer a pick slot's ``source`` offers in slot g, or -1 when it has none."""
     pos, n_order = st.pos[g], st.n_order[g]
+    if source == DYNAMIC_RULE:
+        return lowest_offset_first(bank, st, g)
     if source <= 0:
         q = pos - source
         return st.order[g, q] if q < n_order else NOT_PLACED

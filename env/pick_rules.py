@@ -3,13 +3,17 @@
 A pick step offers ``K`` undecided buffers; each pick slot has a *source*:
 
 * a source ``r >= 0`` is ordering rule ``r``: the slot offers the first undecided buffer in
-  that rule's order (rule 0 is msa's order, so slot 0 is always msa's next buffer);
+  that rule's order (rule 0 is msa's order, so slot 0 is always msa's next buffer); the
+  last rule, ``lowest_offset``, is dynamic (mallocgame.md section 3c): it offers the
+  undecided buffer whose lowest feasible offset is smallest, ties by area (size x live
+  range) descending, then msa's order;
 * a source ``-j < 0`` is window position ``j``: the ``j``-th undecided buffer after msa's
   next one.
 
-Encodings: ``window`` (msa's next ``K`` buffers), ``rules`` (the first ``K`` rules) and
-``hybrid`` (the first half of the slots rules, the rest a window). Pure numpy; the game's
-kernels read the orders from the bank.
+Encodings: ``window`` (msa's next ``K`` buffers), ``rules`` (the first ``K`` rules),
+``hybrid`` (the first half of the slots rules, the rest a window) and ``dynamic`` (the
+first ``K - 1`` rules, then the dynamic rule). Pure numpy; the game's kernels read the
+orders from the bank (the dynamic rule's row is its tie order).
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ RULES = (
     "start_ascending",
     "end_descending",
     "saving_per_byte_time",  # standalone saving per byte and instruction, descending
+    "lowest_offset",  # dynamic: the lowest feasible offset first (ties: area descending)
 )
-ENCODINGS = ("window", "rules", "hybrid")
+DYNAMIC_RULE = RULES.index("lowest_offset")
+ENCODINGS = ("window", "rules", "hybrid", "dynamic")
 
 
 def rule_keys(workload: Workload) -> np.ndarray:
@@ -48,6 +54,7 @@ def rule_keys(workload: Workload) -> np.ndarray:
             -workload.start.astype(np.float64),
             workload.end.astype(np.float64),
             saving / (size * lifetime),
+            size * lifetime,  # the dynamic rule's tie order
         ]
     )
     return cost_model.round_significant(keys.ravel()).reshape(keys.shape)
@@ -67,7 +74,12 @@ def pick_sources(num_candidates: int, encoding: str) -> np.ndarray:
         raise ValueError(f"unknown pick encoding {encoding!r}; choose one of {ENCODINGS}")
     if num_candidates < 1:
         raise ValueError(f"the number of pick candidates must be >= 1 (got {num_candidates})")
-    rules = {"window": 1, "rules": num_candidates, "hybrid": (num_candidates + 1) // 2}[encoding]
+    if encoding == "dynamic" and num_candidates > 1:
+        if num_candidates > len(RULES):
+            raise ValueError(f"dynamic offers at most {len(RULES)} rules (got K={num_candidates})")
+        return np.array([*range(num_candidates - 1), DYNAMIC_RULE], np.int64)
+    rules = {"window": 1, "rules": num_candidates, "hybrid": (num_candidates + 1) // 2,
+             "dynamic": 1}[encoding]  # fmt: skip
     if rules > len(RULES):
         raise ValueError(f"{encoding} offers at most {len(RULES)} rules (got K={num_candidates})")
     window = num_candidates - rules

@@ -49,6 +49,7 @@ def reset_slot_order(bank, st, g, w, cap, order):
     st.saved[g] = 0.0
     st.remaining[g] = remaining
     st.rule_ptr[g, :] = 0
+    st.low_bound[g, :] = 0
     prepare_next(bank, st, g)
 
 

@@ -14,7 +14,27 @@ def reference_candidates(
     capacity: int,
     n: int,
 ) -> list[int]:
-    """Candidate offsets of buffer b (mallocgame.md section 3), written from the text."""
+    """Candidate offsets of buffer b (mallocgame.md section 3), written from the text.
+
+    Best fit first; where that list is cut at n, the lowest feasible offset takes the last
+    slot if it is not in the list (section 3c).
+    """
+    gaps = reference_gaps(size, start, end, offsets, b, capacity)
+    fitting = sorted((hi - lo, lo, hi) for lo, hi in gaps if hi - lo >= size[b])
+    candidates = []
+    for _, lo, hi in fitting:
+        candidates.append(lo)
+        if hi - size[b] != lo:
+            candidates.append(hi - size[b])
+    candidates = candidates[:n]
+    lowest = reference_lowest_offset(size, start, end, offsets, b, capacity)
+    if len(candidates) == n > 1 and lowest not in candidates:
+        candidates[-1] = lowest
+    return candidates
+
+
+def reference_gaps(size, start, end, offsets: dict[int, int], b: int, capacity: int) -> list:
+    """The free ``(lo, hi)`` ranges over buffer b's live range, ascending."""
     busy = sorted(
         (offsets[p], offsets[p] + size[p])
         for p in offsets
@@ -28,13 +48,13 @@ def reference_candidates(
         cursor = max(cursor, hi)
     if cursor < capacity:
         gaps.append((cursor, capacity))
-    fitting = sorted((hi - lo, lo, hi) for lo, hi in gaps if hi - lo >= size[b])
-    candidates = []
-    for _, lo, hi in fitting:
-        candidates.append(lo)
-        if hi - size[b] != lo:
-            candidates.append(hi - size[b])
-    return candidates[:n]
+    return gaps
+
+
+def reference_lowest_offset(size, start, end, offsets, b: int, capacity: int) -> int | None:
+    """Buffer b's lowest feasible offset (mallocgame.md 3c), or None where it fits nowhere."""
+    gaps = reference_gaps(size, start, end, offsets, b, capacity)
+    return next((lo for lo, hi in gaps if hi - lo >= size[b]), None)
 
 
 def _significant(value: float) -> float:
@@ -57,6 +77,7 @@ def reference_rule_order(workload, rule: int) -> list[int]:
         5: lambda b: -float(workload.start[b]),
         6: lambda b: float(workload.end[b]),
         7: lambda b: saving[b] / (size[b] * life[b]),
+        8: lambda b: size[b] * life[b],  # the dynamic rule's tie order
     }
     key = keys[rule]
     unpinned = [b for b in range(workload.num_buffers) if not workload.pinned[b]]
@@ -71,12 +92,22 @@ def reference_rule_order(workload, rule: int) -> list[int]:
     )
 
 
-def reference_picks(rule_orders, undecided: list[int], sources) -> list[int]:
-    """Buffer of each pick slot (-1: masked), given the undecided buffers in msa's order."""
+def reference_picks(rule_orders, undecided: list[int], sources, lowest=None) -> list[int]:
+    """Buffer of each pick slot (-1: masked), given the undecided buffers in msa's order.
+
+    ``lowest(b)`` is buffer b's lowest feasible offset (None: it fits nowhere), for the
+    dynamic rule: the smallest first, ties in that rule's order.
+    """
+    from mallocmuzero.env.pick_rules import DYNAMIC_RULE
+
     pending = set(undecided)
     picks: list[int] = []
     for source in sources:
-        if source <= 0:
+        if source == DYNAMIC_RULE:
+            offsets = [(lowest(u), i, u) for i, u in enumerate(rule_orders[source]) if u in pending]
+            offsets = [entry for entry in offsets if entry[0] is not None]
+            b = min(offsets)[2] if offsets else -1
+        elif source <= 0:
             b = undecided[-source] if -source < len(undecided) else -1
         else:
             b = next((u for u in rule_orders[source] if u in pending), -1)

@@ -18,6 +18,7 @@ from mallocmuzero.solvers.greedy import solve_msa
 from reference import (
     check_solution_and_rewards,
     reference_candidates,
+    reference_lowest_offset,
     reference_picks,
     reference_rule_order,
 )
@@ -62,7 +63,14 @@ def play_v2(workload, seed: int, k: int, encoding: str, slow_bias: float = 0.2):
     while not game.is_done(0):
         features, legal = game.observe()
         assert np.isfinite(features).all()
-        picks = reference_picks(rules, undecided, sources)
+        picks = reference_picks(
+            rules,
+            undecided,
+            sources,
+            lambda u: reference_lowest_offset(
+                workload.size, workload.start, workload.end, offsets, u, workload.capacity
+            ),
+        )
         if picked < 0 and sum(p >= 0 for p in picks) > 1:
             assert game.is_pick_step(0) and features[0, game.spec.pick_start] == 1.0
             assert legal[0].tolist() == [p >= 0 for p in picks] + [False] * (legal.shape[1] - k)
@@ -90,7 +98,7 @@ def play_v2(workload, seed: int, k: int, encoding: str, slow_bias: float = 0.2):
     seed=st.integers(0, 10_000),
     n_buffers=st.integers(1, 40),
     frac=st.floats(0.02, 0.8),
-    k=st.integers(1, 8),
+    k=st.integers(1, 9),
     encoding=ENCODINGS,
 )
 def test_legal_v2_play_is_valid_masks_follow_the_spec_and_rewards_sum(
@@ -193,8 +201,12 @@ def test_pick_sources_and_their_errors():
     assert pick_rules.pick_sources(4, "window").tolist() == [0, -1, -2, -3]
     assert pick_rules.pick_sources(4, "rules").tolist() == [0, 1, 2, 3]
     assert pick_rules.pick_sources(5, "hybrid").tolist() == [0, 1, 2, -1, -2]
-    with pytest.raises(ValueError, match="at most 8 rules"):
-        pick_rules.pick_sources(9, "rules")
+    assert pick_rules.pick_sources(4, "dynamic").tolist() == [0, 1, 2, pick_rules.DYNAMIC_RULE]
+    assert pick_rules.pick_sources(1, "dynamic").tolist() == [0]
+    with pytest.raises(ValueError, match="at most 9 rules"):
+        pick_rules.pick_sources(10, "rules")
+    with pytest.raises(ValueError, match="at most 9 rules"):
+        pick_rules.pick_sources(10, "dynamic")
     with pytest.raises(ValueError, match="unknown pick encoding"):
         pick_rules.pick_sources(2, "spiral")
 
