@@ -47,15 +47,9 @@ def instruction_starts(workload: Workload) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(workload.repeat).astype(np.int64)])
 
 
-def live_time(workload: Workload) -> np.ndarray:
-    """Each buffer's live time in the instance's own time units (repeats summed)."""
-    starts = instruction_starts(workload)
-    return starts[workload.end] - starts[workload.start]
-
-
 def area_share(workload: Workload, offsets: np.ndarray) -> float:
     """Share of the total area (size x live time) that ``offsets`` put in fast memory."""
-    area = workload.size * live_time(workload)
+    area = workload.size * workload.live_time()
     return float(area[offsets >= 0].sum() / area.sum())
 
 

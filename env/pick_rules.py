@@ -40,7 +40,7 @@ ENCODINGS = ("window", "rules", "hybrid", "dynamic")
 
 
 def rule_keys(workload: Workload) -> np.ndarray:
-    """``[R, B]`` sort keys, larger first, one row per rule of :data:`RULES`."""
+    """``[R - 1, B]`` sort keys, larger first, one row per static rule of :data:`RULES`."""
     saving = cost_model.standalone_savings(workload)
     size = workload.size.astype(np.float64)
     lifetime = (workload.end - workload.start).astype(np.float64)
@@ -54,7 +54,6 @@ def rule_keys(workload: Workload) -> np.ndarray:
             -workload.start.astype(np.float64),
             workload.end.astype(np.float64),
             saving / (size * lifetime),
-            size * lifetime,  # the dynamic rule's tie order
         ]
     )
     return cost_model.round_significant(keys.ravel()).reshape(keys.shape)
@@ -64,8 +63,13 @@ def rule_orders(workload: Workload) -> np.ndarray:
     """``[R, U]`` the unpinned buffers in each rule's order (row 0: msa's presentation order).
 
     Ties fall back to msa's own tie rules (size, live-range length descending, then id).
+    The dynamic rule's row is its tie order: area (size x live time, loop repeats
+    counted) descending, then msa's order.
     """
-    return np.stack([cost_model.order_by_key(workload, key) for key in rule_keys(workload)])
+    static = [cost_model.order_by_key(workload, key) for key in rule_keys(workload)]
+    area = workload.size * workload.live_time()
+    msa = static[0]
+    return np.stack([*static, msa[np.argsort(-area[msa], kind="stable")]])
 
 
 def pick_sources(num_candidates: int, encoding: str) -> np.ndarray:

@@ -69,6 +69,11 @@ class Workload:
         """Number of buffers."""
         return int(self.size.shape[0])
 
+    def live_time(self) -> np.ndarray:
+        """Each buffer's live time in instruction runs (loop repeats counted), int64."""
+        clock = np.concatenate([[0], np.cumsum(self.repeat, dtype=np.int64)])
+        return clock[self.end] - clock[self.start]
+
     def with_capacity(self, capacity: int) -> Workload:
         """Return the same workload with another fast-memory capacity (bytes)."""
         if capacity <= 0:

@@ -55,8 +55,7 @@ def packing_instance(workload: Workload) -> Instance:
     points = np.unique(np.concatenate([start, end]))
     lo = np.searchsorted(points, start).astype(np.int64)
     hi = np.searchsorted(points, end).astype(np.int64)
-    clock = np.concatenate([[0.0], np.cumsum(workload.repeat.astype(np.float64))])
-    duration = clock[end] - clock[start]
+    duration = workload.live_time()[keep]
     size = workload.size[keep].astype(np.int64)
     pointer, neighbours = [0], []
     for i in range(keep.size):  # buffers meet in time when their live ranges intersect

@@ -77,10 +77,14 @@ def reference_rule_order(workload, rule: int) -> list[int]:
         5: lambda b: -float(workload.start[b]),
         6: lambda b: float(workload.end[b]),
         7: lambda b: saving[b] / (size[b] * life[b]),
-        8: lambda b: size[b] * life[b],  # the dynamic rule's tie order
     }
-    key = keys[rule]
     unpinned = [b for b in range(workload.num_buffers) if not workload.pinned[b]]
+    if rule not in keys:  # the dynamic rule's tie order: area, then msa's order
+        clock = np.concatenate([[0], np.cumsum(workload.repeat)])
+        area = [size[b] * (clock[workload.end[b]] - clock[workload.start[b]]) for b in unpinned]
+        msa = reference_rule_order(workload, 0)
+        return sorted(msa, key=lambda b: (-area[unpinned.index(b)], msa.index(b)))
+    key = keys[rule]
     return sorted(
         unpinned,
         key=lambda b: (

@@ -27,8 +27,9 @@ SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[Healt
 ENCODINGS = st.sampled_from(pick_rules.ENCODINGS)
 
 
-def v2_game(workload, k: int, encoding: str, lookahead: bool = False) -> BatchedGame:
-    spec = ObservationSpec(pick_candidates=k, pick_encoding=encoding, lookahead=lookahead)
+def v2_game(workload, k: int, encoding: str, lookahead: bool = False, n: int = 8) -> BatchedGame:
+    spec = ObservationSpec(pick_candidates=k, pick_encoding=encoding, lookahead=lookahead,
+                           num_offset_actions=n)  # fmt: skip
     game = BatchedGame(GameBank.build([workload]), 1, spec=spec)
     game.reset(0, 0, workload.capacity)
     return game
@@ -51,10 +52,10 @@ def check_place_mask(game, workload, legal, offsets) -> list[int]:
     return expected
 
 
-def play_v2(workload, seed: int, k: int, encoding: str, slow_bias: float = 0.2):
+def play_v2(workload, seed: int, k: int, encoding: str, slow_bias: float = 0.2, n: int = 8):
     """Play random legal v2 actions, checking both phases' masks against the spec."""
     rng = np.random.default_rng(seed)
-    game = v2_game(workload, k, encoding)
+    game = v2_game(workload, k, encoding, n=n)
     sources = pick_rules.pick_sources(k, encoding)
     rules = [reference_rule_order(workload, r) for r in range(len(pick_rules.RULES))]
     undecided = cost_model.game_order(workload).tolist()
@@ -100,14 +101,16 @@ def play_v2(workload, seed: int, k: int, encoding: str, slow_bias: float = 0.2):
     frac=st.floats(0.02, 0.8),
     k=st.integers(1, 9),
     encoding=ENCODINGS,
+    n=st.sampled_from([2, 3, 8]),
 )
 def test_legal_v2_play_is_valid_masks_follow_the_spec_and_rewards_sum(
-    seed, n_buffers, frac, k, encoding
+    seed, n_buffers, frac, k, encoding, n
 ):
+    """With 2 or 3 offset actions the best-fit list is often cut before the lowest offset."""
     workload = random_workload(
         seed, num_buffers=n_buffers, num_instructions=30, capacity_fraction=frac
     )
-    game, total, offsets, pick_steps = play_v2(workload, seed, k, encoding)
+    game, total, offsets, pick_steps = play_v2(workload, seed, k, encoding, n=n)
     check_solution_and_rewards(workload, game.offsets(0), total, offsets)
     if k == 1:
         assert pick_steps == 0
@@ -259,3 +262,62 @@ def test_a_sampled_base_order_game_plays_msa_over_that_order(seed, k, encoding):
     saved = reference.msa_rollout(0)
     assert np.array_equal(game.offsets(0), reference.offsets(0))
     assert game.saved_seconds(0) == pytest.approx(saved, rel=1e-12)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), frac=st.floats(0.05, 0.8), n_buffers=st.integers(2, 40),
+       n=st.sampled_from([2, 3, 8]))  # fmt: skip
+def test_the_dynamic_slot_and_the_lowest_candidate_play_the_canonical_rollout(
+    seed, frac, n_buffers, n
+):
+    """Picking the dynamic rule's buffer and placing it at the candidate that is its lowest
+    feasible offset, every step, is MiniMalloc's canonical greedy rollout (mallocgame.md
+    3c), placement for placement; and the dynamic buffer's offset is the lowest of all.
+    With 2 or 3 offset actions the best-fit list is often cut before the lowest offset."""
+    from mallocmuzero.solvers import canonical_kernels
+    from mallocmuzero.solvers.packing import packing_instance
+
+    workload = random_workload(
+        seed, num_buffers=n_buffers, num_instructions=30, capacity_fraction=frac
+    )
+    game = v2_game(workload, 2, "dynamic", n=n)
+    lowest = lambda offsets, u: reference_lowest_offset(  # noqa: E731
+        workload.size, workload.start, workload.end, offsets, u, workload.capacity
+    )
+    offsets: dict[int, int] = {}
+    while not game.is_done(0):
+        _, legal = game.observe()
+        if game.is_pick_step(0):
+            game.step(np.array([1]))  # the dynamic slot
+            continue
+        b = game.current_buffer(0)
+        undecided = [u for u in cost_model.game_order(workload) if u not in offsets]
+        fits = [lowest(offsets, u) for u in undecided if lowest(offsets, u) is not None]
+        target = lowest(offsets, b)
+        assert target is None or target == min(fits)
+        candidates = game.state.cand_off[0, : game.state.n_cand[0]].tolist()
+        action = candidates.index(target) if target is not None else game.spec.num_offset_actions
+        game.step(np.array([action]))
+        offsets[b] = -1 if target is None else target
+    inst = packing_instance(workload)
+    msa_rank, msa = np.zeros(workload.num_buffers), cost_model.presentation_order(workload)
+    msa_rank[msa] = np.arange(msa.size, 0, -1)
+    key = inst.area + msa_rank[inst.buffers] / (inst.buffers.size + 1)
+    rollout = np.full(inst.size.size, -1, np.int64)
+    lows, decided = np.empty_like(rollout), np.empty(inst.size.size, np.bool_)
+    canonical_kernels.canonical_start(inst.size, inst.capacity, rollout, lows, decided)
+    while not canonical_kernels.canonical_steps(
+        inst.size,
+        inst.neighbours_ptr,
+        inst.neighbours,
+        key,
+        inst.capacity,
+        rollout,
+        lows,
+        decided,
+        64,
+    ):
+        pass  # fmt: skip
+    expected = np.full(workload.num_buffers, -1, np.int64)
+    expected[inst.buffers] = rollout
+    assert game.offsets(0).tolist() == expected.tolist()

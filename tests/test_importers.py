@@ -178,13 +178,13 @@ def test_minimalloc_challenging_instances_import_compressed():
 
 
 def test_area_share_counts_size_times_live_time_in_the_instance_units(tmp_path):
-    from mallocmuzero.benchmarks.external_yardsticks import area_share, live_time
+    from mallocmuzero.benchmarks.external_yardsticks import area_share
 
     path = tmp_path / "tiny.16.csv"
     path.write_text("id,lower,upper,size\n0,0,4,8\n1,1,3,8\n2,3,6,16\n3,5,6,8\n")
     workload = import_minimalloc_csv(path)
     index = {int(b): i for i, b in enumerate(workload.buffer_ids)}
-    lives = live_time(workload)
+    lives = workload.live_time()
     assert [lives[index[b]] for b in range(4)] == [4, 2, 3, 1]
     offsets = np.full(4, -1)
     offsets[index[2]] = 0  # 16 x 3 of a total 8x4 + 8x2 + 16x3 + 8x1 = 104
