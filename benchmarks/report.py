@@ -279,8 +279,9 @@ The 11 instances of MiniMalloc's public challenging benchmark (google/minimalloc
 compressed to their event points. Every buffer of every instance fits (MiniMalloc packs
 each in 0.5 to 5 s), so the optimum places 100% of the area, a 10x speed-up on cost model
 v1's hardware. The project's solvers run at the same limits (restarts, beam of width 16,
-cpsat and the packing search at 5 s and 20 s; msa and the shipped agent at their own
-pace), beside OmniMalloc's allocators (PyPI `omnimalloc` 1.0.0, default settings),
+cpsat, the canonical greedy and the packing search at 5 s and 20 s; msa and the shipped
+agent at their own pace), beside OmniMalloc's allocators (PyPI `omnimalloc` 1.0.0,
+default settings),
 which place every buffer with no capacity: their peak over the capacity says whether
 they pack the instance, and the buffers above the capacity stay in slow memory to score
 them in the game's terms.

@@ -43,3 +43,22 @@ def test_generalisation_bars_count_only_cases_where_restarts_beats_msa():
     assert met == {"wins": False, "mean ratio": True, "over beam": False, "worst": True}
     # A case some solver has no row for is left out, not counted as a loss.
     assert generalisation.split_bars(rows[:-1], cases)["cases"] == 2
+
+
+def test_the_agent_limit_note_counts_full_packings_per_solver():
+    from mallocmuzero.benchmarks.external_yardsticks import agent_limit_note
+
+    def r(solver, limit, full, share, nodes=None):
+        return {"solver": solver, "limit_s": limit, "full": full, "area_share": share,
+                "nodes": nodes}  # fmt: skip
+
+    rows = [r("agent", None, False, 0.9), r("agent", None, False, 0.8),
+            r("packing", 20.0, True, 1.0, 300), r("packing", 20.0, True, 1.0, 100),
+            r("packing", 5.0, False, 0.9, 5), r("canonical", 20.0, False, 0.95),
+            r("canonical", 20.0, True, 1.0)]  # fmt: skip
+    note = agent_limit_note(rows)
+    assert "The agent packs 0 of 2 (mean 85.0% of the area)" in note
+    assert "the packing search 2 of 2 at 20 s" in note
+    assert "a median of 200 search nodes" in note
+    assert "packs 1 of 2 (97.5% of the area)" in note
+    assert agent_limit_note([r("agent", None, False, 0.9)]) == ""
