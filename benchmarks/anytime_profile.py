@@ -45,6 +45,7 @@ def run_job(job: tuple) -> dict:
     from mallocmuzero.solvers.beam import solve_beam
     from mallocmuzero.solvers.cpsat import solve_cpsat
     from mallocmuzero.solvers.greedy import solve_msa
+    from mallocmuzero.solvers.packing import solve_packing
     from mallocmuzero.solvers.restarts import restarts_then, solve_restarts
 
     name, fraction, workload, solver, limit, pick = job
@@ -63,6 +64,8 @@ def run_job(job: tuple) -> dict:
             return solve_beam(workload, 16, seconds, 8, *pick, order=order)
 
         solution = restarts_then(workload, beam, limit, RESTARTS_SHARE)
+    elif solver == "packing":
+        solution = solve_packing(workload, time_limit=limit)
     else:
         solution = solve_cpsat(workload, time_limit=limit, workers=1)
     msa = solve_msa(workload).estimated_time_s
@@ -111,8 +114,8 @@ def run(
     restarts, beam and cpsat (the best known result per case); the other agents and the
     ``HYBRIDS`` (restarts for ``RESTARTS_SHARE`` of the limit, then the shipped agent or
     beam from the best order found) stop at the limit before. On MiniMalloc's instances
-    (fraction 0: their own capacity) the agents, restarts, beam and the hybrids run at
-    ``MINIMALLOC_S``. Finished jobs are kept in ``cache``.
+    (fraction 0: their own capacity) the agents, restarts, beam, the hybrids and the packing
+    search run at ``MINIMALLOC_S``. Finished jobs are kept in ``cache``.
     """
     done = job_pool.cached_rows(cache, _key)
     cases = [(w.name, f, resolve_capacity(w, fraction=f)) for w in workloads
@@ -125,7 +128,7 @@ def run(
         if limit < BEST_KNOWN_S or solver not in (*list(agents)[1:], *HYBRIDS)
     ]
     for letter, w in minimalloc_instances(minimalloc):
-        solvers = (*agents, "restarts", "beam", *HYBRIDS)
+        solvers = (*agents, "restarts", "beam", *HYBRIDS, "packing")
         jobs += [(f"MiniMalloc {letter}", 0.0, w, s, MINIMALLOC_S, pick) for s in solvers]
     jobs = [job for job in jobs if (job[0], job[1], job[3], job[4]) not in done]
     return job_pool.run_jobs(jobs, run_job, done, _key, cache, progress, "speedup_over_msa",

@@ -23,6 +23,7 @@ import numpy as np
 from mallocmuzero.benchmarks import anytime_profile, job_pool
 from mallocmuzero.benchmarks.tables import written_on
 from mallocmuzero.env.generator import HELDOUT_FAMILIES, family_of
+from mallocmuzero.env.observation import SHIPPED_GAME
 from mallocmuzero.env.workload import Workload, load_workload, resolve_capacity, write_json_atomic
 
 BASELINES = ("restarts", "restarts+beam")
@@ -89,7 +90,7 @@ def run(found: dict[str, dict], folder: Path, limit: float, per_split: int, cach
     ``found`` maps a label to an agent checkpoint's ``{"path", "meta"}`` (:func:`snapshots`).
     """
     cases = pick_cases(folder, per_split)
-    pick = (8, "rules")
+    pick = (SHIPPED_GAME.pick_candidates, SHIPPED_GAME.pick_encoding)  # restarts+beam's game
     solvers = [*BASELINES, *(f"{kind}@{s}" for s in found for kind in ("agent", "restarts+agent"))]
     done = job_pool.cached_rows(cache, _key)
     jobs = [(n, f, w, s, limit, pick) for n, f, w in cases for s in solvers

@@ -25,6 +25,7 @@ from mallocmuzero.benchmarks import (
 )
 from mallocmuzero.benchmarks.report import ABLATION_WEIGHTS, render
 from mallocmuzero.benchmarks.tables import machine
+from mallocmuzero.env.observation import SHIPPED_GAME
 from mallocmuzero.env.workload import load_workload, write_json_atomic
 
 
@@ -106,7 +107,11 @@ def parse_args() -> argparse.Namespace:
         default=["agent=checkpoints/pretrained", "agent v1=checkpoints/pretrained_v1"],
         help="LABEL=CHECKPOINT of each agent in the anytime profile",
     )
-    parser.add_argument("--beam-pick", default="8,rules", help="K,ENCODING of the profile's beam")
+    parser.add_argument(
+        "--beam-pick",
+        default=f"{SHIPPED_GAME.pick_candidates},{SHIPPED_GAME.pick_encoding}",
+        help="K,ENCODING of the profile's beam (default: the shipped game's)",
+    )
     parser.add_argument("--checkpoint", default="checkpoints/pretrained")
     parser.add_argument(
         "--minimalloc",

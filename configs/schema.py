@@ -102,8 +102,9 @@ class GameConfig(Section):
     window: int = knob(SHIPPED_GAME.window, low=0)
     lookahead: bool = SHIPPED_GAME.lookahead  # msa-completion value of every action observed
     # Game v2 (mallocgame.md 3b): K pick slots choose which buffer is decided next
-    # (1: v1, msa's order); the encoding is "window", "rules" or "hybrid". Rules with
-    # K = 8 won the measurement of BENCHMARKS.md section (g).
+    # (1: v1, msa's order); the encoding is "window", "rules", "hybrid" or "dynamic".
+    # "dynamic" with K = 8 (seven rules, then the dynamic rule) won the measurement of
+    # BENCHMARKS.md section (g).
     pick_candidates: int = knob(SHIPPED_GAME.pick_candidates, low=1, high=64)
     pick_encoding: str = SHIPPED_GAME.pick_encoding
 

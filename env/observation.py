@@ -63,7 +63,7 @@ class ObservationSpec:
     window: int = 8
     lookahead: bool = True
     pick_candidates: int = 8
-    pick_encoding: str = "rules"
+    pick_encoding: str = "dynamic"
 
     @property
     def num_actions(self) -> int:
@@ -100,7 +100,8 @@ class ObservationSpec:
         return self.lookahead_start + block
 
 
-#: The game the shipped agent plays: v2 with 8 rule pick slots and lookahead observations.
+#: The shipped game: v2 with 8 pick slots (7 rules and the dynamic rule) and lookahead
+#: observations, chosen by BENCHMARKS.md section (g).
 SHIPPED_GAME = ObservationSpec()
 #: Game v1 (msa's order, no pick step) without the lookahead block.
 GAME_V1 = ObservationSpec(lookahead=False, pick_candidates=1, pick_encoding="window")

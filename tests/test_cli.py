@@ -67,8 +67,8 @@ def test_solve_with_beam_over_game_v2(built, tmp_path, capsys):
     assert json.loads(sol.read_text())["solver"] == "beam4-rules6"
     assert main(["validate", str(workload), str(sol)]) == 0
     capsys.readouterr()
-    assert main([*args, "--pick-candidates", "9", "--pick-encoding", "rules"]) == 2
-    assert capsys.readouterr().err.strip().endswith("rules offers at most 8 rules (got K=9)")
+    assert main([*args, "--pick-candidates", "10", "--pick-encoding", "rules"]) == 2
+    assert capsys.readouterr().err.strip().endswith("rules offers at most 9 rules (got K=10)")
 
 
 def test_validate_rejects_overlap(built, tmp_path, capsys):
