@@ -347,10 +347,11 @@ What limits the agent alone, on the cases where restarts beats it at 20 s:
   hybrid's speed-up over msa differs from beam's by {edge(20.0):+.2f} percentage points at
   20 s and {edge(5.0):+.2f} at 5 s on average (on unseen model families, the same picture:
   [BENCHMARKS-generalisation.md](BENCHMARKS-generalisation.md)).
-- **Next levers:** more training from restarts-like orders (the shipped network saw them
-  only in its last 35 minutes, and the learning curve still rose at its last point), base
-  orders drawn from restarts' own search during self-play, or an action that proposes the
-  order itself.
+- **Next levers:** a network with more capacity where it matters (the learning curve of
+  the agent's hybrid is flat after 20 minutes; a per-buffer encoder shared over the pick
+  and offset candidates is not built yet), more training from restarts-like orders (the
+  shipped network saw them in its last 62 of 187 minutes), base orders drawn from
+  restarts' own search during self-play, or an action that proposes the order itself.
 
 MiniMalloc's 11 challenging instances at {anytime_profile.MINIMALLOC_S:g} s (they all pack
 fully: MiniMalloc places every buffer in under 5 s):
