@@ -18,6 +18,7 @@ from mallocmuzero.solvers.greedy import solve_msa
 from reference import (
     check_solution_and_rewards,
     reference_candidates,
+    reference_gaps,
     reference_lowest_offset,
     reference_picks,
     reference_rule_order,
@@ -321,3 +322,37 @@ def test_the_dynamic_slot_and_the_lowest_candidate_play_the_canonical_rollout(
     expected = np.full(workload.num_buffers, -1, np.int64)
     expected[inst.buffers] = rollout
     assert game.offsets(0).tolist() == expected.tolist()
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), frac=st.floats(0.05, 0.8), n=st.sampled_from([2, 3, 8]),
+       k=st.sampled_from([1, 8]))  # fmt: skip
+def test_the_lowest_offset_candidate_leaves_every_earlier_move_in_place(seed, frac, n, k):
+    """Adding the lowest-offset candidate (3c) changes at most the last offset slot: every
+    best-fit candidate before it, and so msa's move (slot 0) and every trajectory of the
+    earlier game through slots 0 .. N-2, is as it was (msa's own solution is checked
+    against the game in ``test_the_all_zero_picks_with_msas_placements_are_msa``)."""
+    workload = random_workload(seed, num_buffers=40, num_instructions=30, capacity_fraction=frac)
+    game = v2_game(workload, k, "rules", n=n)
+    rng = np.random.default_rng(seed)
+    offsets: dict[int, int] = {}
+    while not game.is_done(0):
+        _, legal = game.observe()
+        if game.is_pick_step(0):
+            game.step(np.array([int(rng.choice(np.flatnonzero(legal[0])))]))
+            continue
+        b = game.current_buffer(0)
+        gaps = reference_gaps(workload.size, workload.start, workload.end, offsets, b,
+                              workload.capacity)  # fmt: skip
+        best_fit = []
+        for _, lo, hi in sorted(
+            (hi - lo, lo, hi) for lo, hi in gaps if hi - lo >= workload.size[b]
+        ):
+            best_fit += [lo] if hi - workload.size[b] == lo else [lo, hi - workload.size[b]]
+        count = int(game.state.n_cand[0])
+        assert game.state.cand_off[0, : max(count - 1, 0)].tolist() == best_fit[: max(count - 1, 0)]
+        assert count == min(n, len(best_fit))
+        action = int(rng.choice(np.flatnonzero(legal[0])))
+        if action < count:
+            offsets[b] = int(game.state.cand_off[0, action])
+        game.step(np.array([action]))
