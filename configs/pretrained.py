@@ -8,8 +8,9 @@ learning-curve run, ``configs/curve.py`` (this recipe on the 226 training progra
 ``mallocmuzero workloads generate --count 300``, six model families; minutes 0 to 125
 from msa's order, then resumed with ``--set workloads.base_order_share=0.5``, and from
 minute 167 to 187 on the shipped game, ``dynamic`` K = 8); its meta lists the programs
-and the training time, and ``checkpoints/curve-run/README.md`` how to go on with the run. Its held-out evaluation is in BENCHMARKS.md, sections (e), (f) and
-(h), and in BENCHMARKS-curve.md. The game v1 agent of an earlier recipe is kept in
+and the training time, and ``checkpoints/curve-run/README.md`` how to go on with the
+run. Its held-out evaluation is in BENCHMARKS.md, sections (e), (f) and (h), and in
+BENCHMARKS-generalisation.md. The game v1 agent of an earlier recipe is kept in
 ``checkpoints/pretrained_v1`` (``configs/pretrained_v1.py``).
 
 On the built-in suite alone (45 minutes, as the agent shipped before)::
