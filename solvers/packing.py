@@ -42,7 +42,8 @@ class Instance:
     lo: np.ndarray  # first section of each
     hi: np.ndarray  # one past its last section
     size: np.ndarray
-    area: np.ndarray  # size x live time (loop repeats counted)
+    live_time: np.ndarray  # in instruction runs (loop repeats counted)
+    area: np.ndarray  # size x live time
     capacity: int
     neighbours_ptr: np.ndarray  # CSR of the buffers each one meets in time
     neighbours: np.ndarray
@@ -63,7 +64,7 @@ def packing_instance(workload: Workload) -> Instance:
         neighbours.append(meets[meets != i])
         pointer.append(pointer[-1] + neighbours[-1].size)
     flat = np.concatenate(neighbours) if neighbours else np.zeros(0, np.int64)
-    return Instance(keep, lo, hi, size, (size * duration).astype(np.int64),
+    return Instance(keep, lo, hi, size, duration, size * duration,
                     int(workload.capacity), np.asarray(pointer, np.int64),
                     flat.astype(np.int64))  # fmt: skip
 
@@ -133,8 +134,7 @@ def preorder_keys(inst: Instance) -> np.ndarray:
 
     A area, W live time, S sections spanned, Z size.
     """
-    width = inst.area // np.maximum(inst.size, 1)
-    return np.stack([inst.area, width, inst.hi - inst.lo, inst.size]).astype(np.float64)
+    return np.stack([inst.area, inst.live_time, inst.hi - inst.lo, inst.size]).astype(np.float64)
 
 
 def heuristic_codes(heuristic: str) -> np.ndarray:
