@@ -281,10 +281,9 @@ each in 0.5 to 5 s), so the optimum places 100% of the area, a 10x speed-up on c
 v1's hardware. The project's solvers run at the same limits (restarts, beam of width 16,
 cpsat, the canonical greedy and the packing search at 5 s and 20 s; msa and the shipped
 agent at their own pace), beside OmniMalloc's allocators (PyPI `omnimalloc` 1.0.0,
-default settings),
-which place every buffer with no capacity: their peak over the capacity says whether
-they pack the instance, and the buffers above the capacity stay in slow memory to score
-them in the game's terms.
+default settings), which place every buffer with no capacity: their peak over the
+capacity says whether they pack the instance, and the buffers above the capacity stay in
+slow memory to score them in the game's terms.
 
 {external_yardsticks.markdown(raw["yardsticks"])}
 
@@ -339,8 +338,8 @@ What limits the agent alone, on the cases where restarts beats it at 20 s:
   orders.
 - **The game's reach from its base order.** Beam over game v2, planning with the exact
   model, stays below restarts' 1 s result on {lost["beam_below_restarts_1s"]} of these
-  {lost["cases"]} cases even at 60 s: from msa's order, v2's moves (8 rule-chosen pick
-  candidates, 8 offsets per placement) stay near that order, and the better mappings lie
+  {lost["cases"]} cases even at 60 s: from msa's order, the shipped game's moves (8 pick
+  slots, 8 offsets per placement) stay near that order, and the better mappings lie
   at orders far from it. From restarts' best order the same moves gain again: both hybrids
   beat restarts alone at 20 s on most of these cases.
 - **Learning adds little over exact planning there.** Over the 15 cases the agent's

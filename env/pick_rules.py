@@ -78,13 +78,12 @@ def pick_sources(num_candidates: int, encoding: str) -> np.ndarray:
         raise ValueError(f"unknown pick encoding {encoding!r}; choose one of {ENCODINGS}")
     if num_candidates < 1:
         raise ValueError(f"the number of pick candidates must be >= 1 (got {num_candidates})")
-    if encoding == "dynamic" and num_candidates > 1:
-        if num_candidates > len(RULES):
-            raise ValueError(f"dynamic offers at most {len(RULES)} rules (got K={num_candidates})")
-        return np.array([*range(num_candidates - 1), DYNAMIC_RULE], np.int64)
     rules = {"window": 1, "rules": num_candidates, "hybrid": (num_candidates + 1) // 2,
-             "dynamic": 1}[encoding]  # fmt: skip
+             "dynamic": num_candidates}[encoding]  # fmt: skip
     if rules > len(RULES):
         raise ValueError(f"{encoding} offers at most {len(RULES)} rules (got K={num_candidates})")
     window = num_candidates - rules
-    return np.concatenate([np.arange(rules), -np.arange(1, window + 1)]).astype(np.int64)
+    sources = np.concatenate([np.arange(rules), -np.arange(1, window + 1)]).astype(np.int64)
+    if encoding == "dynamic" and num_candidates > 1:
+        sources[-1] = DYNAMIC_RULE  # the dynamic rule takes the last rule's slot
+    return sources

@@ -19,17 +19,19 @@ def reference_candidates(
     Best fit first; where that list is cut at n, the lowest feasible offset takes the last
     slot if it is not in the list (section 3c).
     """
-    gaps = reference_gaps(size, start, end, offsets, b, capacity)
-    fitting = sorted((hi - lo, lo, hi) for lo, hi in gaps if hi - lo >= size[b])
-    candidates = []
-    for _, lo, hi in fitting:
-        candidates.append(lo)
-        if hi - size[b] != lo:
-            candidates.append(hi - size[b])
-    candidates = candidates[:n]
+    candidates = reference_best_fit(size, start, end, offsets, b, capacity)[:n]
     lowest = reference_lowest_offset(size, start, end, offsets, b, capacity)
     if len(candidates) == n > 1 and lowest not in candidates:
         candidates[-1] = lowest
+    return candidates
+
+
+def reference_best_fit(size, start, end, offsets: dict[int, int], b: int, capacity: int) -> list:
+    """Every gap's bottom, then its top, by gap size ascending (ties: lower gap first)."""
+    gaps = reference_gaps(size, start, end, offsets, b, capacity)
+    candidates = []
+    for _, lo, hi in sorted((hi - lo, lo, hi) for lo, hi in gaps if hi - lo >= size[b]):
+        candidates += [lo] if hi - size[b] == lo else [lo, hi - size[b]]
     return candidates
 
 

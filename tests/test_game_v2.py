@@ -17,8 +17,8 @@ from mallocmuzero.solvers.greedy import solve_msa
 
 from reference import (
     check_solution_and_rewards,
+    reference_best_fit,
     reference_candidates,
-    reference_gaps,
     reference_lowest_offset,
     reference_picks,
     reference_rule_order,
@@ -342,13 +342,8 @@ def test_the_lowest_offset_candidate_leaves_every_earlier_move_in_place(seed, fr
             game.step(np.array([int(rng.choice(np.flatnonzero(legal[0])))]))
             continue
         b = game.current_buffer(0)
-        gaps = reference_gaps(workload.size, workload.start, workload.end, offsets, b,
-                              workload.capacity)  # fmt: skip
-        best_fit = []
-        for _, lo, hi in sorted(
-            (hi - lo, lo, hi) for lo, hi in gaps if hi - lo >= workload.size[b]
-        ):
-            best_fit += [lo] if hi - workload.size[b] == lo else [lo, hi - workload.size[b]]
+        best_fit = reference_best_fit(workload.size, workload.start, workload.end, offsets, b,
+                                      workload.capacity)  # fmt: skip
         count = int(game.state.n_cand[0])
         assert game.state.cand_off[0, : max(count - 1, 0)].tolist() == best_fit[: max(count - 1, 0)]
         assert count == min(n, len(best_fit))
