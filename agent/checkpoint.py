@@ -19,6 +19,7 @@ from flax import serialization
 
 from mallocmuzero.agent.networks import NetworkConfig, init_params
 from mallocmuzero.configs.schema import ConfigError, ExperimentConfig, migrate
+from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.errors import UserError
 
 
@@ -36,6 +37,7 @@ def network_config(config: ExperimentConfig, num_actions: int) -> NetworkConfig:
         NetworkConfig,
         n,
         num_actions=num_actions,
+        observation=dataclass_from_section(ObservationSpec, config.game),
         reward_bins=n.value_bins,
         reward_low=n.value_low,
         reward_high=n.value_high,

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mallocmuzero.agent.checkpoint import load_checkpoint, network_config
+from mallocmuzero.agent.checkpoint import dataclass_from_section, load_checkpoint, network_config
 from mallocmuzero.agent.exported import ExportedSearch
 from mallocmuzero.agent.networks import NetworkConfig
 from mallocmuzero.agent.rollouts import agent_solve, compile_searches
@@ -29,15 +29,7 @@ from mallocmuzero.solvers.restarts import HYBRID_SHARE, restarts_then
 
 def observation_spec(config: ExperimentConfig) -> ObservationSpec:
     """The game's observation sizes from the config."""
-    g = config.game
-    return ObservationSpec(
-        g.num_offset_actions,
-        g.occupancy_bins,
-        g.window,
-        g.lookahead,
-        g.pick_candidates,
-        g.pick_encoding,
-    )
+    return dataclass_from_section(ObservationSpec, config.game)
 
 
 def agent_search(

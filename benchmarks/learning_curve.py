@@ -30,12 +30,17 @@ BASELINES = ("restarts", "restarts+beam")
 FRACTIONS = (0.1, 0.25)
 
 
-def snapshots(run_dir: Path) -> dict[str, dict]:
-    """``{label: {"path", "meta"}}`` of a run's snapshots, by training minutes."""
+def snapshots(run_dir: Path, prefix: str = "") -> dict[str, dict]:
+    """``{label: {"path", "meta", "run"}}`` of a run's snapshots, by training minutes.
+
+    A label is ``prefix`` and the training minutes (``"set: 20 min"``); ``run`` is the
+    prefix without its colon, or "" (several runs share one table with prefixes).
+    """
     found = {}
     for folder in sorted((run_dir / "snapshots").glob("minute_*")):
         meta = json.loads((folder / "meta.json").read_text())
-        found[f"{meta['train_seconds'] / 60:.0f} min"] = {"path": str(folder), "meta": meta}
+        label = f"{prefix}{meta['train_seconds'] / 60:.0f} min"
+        found[label] = {"path": str(folder), "meta": meta, "run": prefix.rstrip(": ")}
     return found
 
 
@@ -114,7 +119,7 @@ def summary(result: dict) -> list[dict]:
         for split in ("heldout", "train"):
             cases = [(n, f) for n, f in result["cases"]
                      if (family_of(n) in HELDOUT_FAMILIES) == (split == "heldout")]  # fmt: skip
-            row = {"snapshot": label, "split": split, **snap["meta"]}
+            row = {"snapshot": label, "split": split, "run": snap.get("run", ""), **snap["meta"]}
             for solver in ("agent", "restarts+agent"):
                 mine = [by.get((n, f, f"{solver}@{label}")) for n, f in cases]
                 rest = [by.get((n, f, "restarts")) for n, f in cases]
@@ -163,7 +168,7 @@ def markdown(result: dict, table: list[dict]) -> str:
         "Speed-ups are over msa; a ratio is to restarts at the same limit, averaged over cases; "
         "wins count cases at least as good as restarts.",
         "",
-        "![learning curve](BENCHMARKS-curve.png)",
+        f"![learning curve]({result.get('figure', 'BENCHMARKS-curve.png')})",
         "",
         verdict(table),
         "",
@@ -194,15 +199,20 @@ def plot(table: list[dict], path: Path) -> None:
     axes_keys = (("train_seconds", "training minutes", 1 / 60),
                  ("learner_steps", "learner steps", 1),
                  ("self_play_steps", "self-play steps", 1))  # fmt: skip
+    runs = list(dict.fromkeys(r.get("run", "") for r in table))
+    splits = ("heldout", "train") if len(runs) == 1 else ("heldout",)  # several: held out
+    lines = [(run, split) for run in runs for split in splits]
+    styles = ["-", ":"] if len(runs) == 1 else ["-", "--", ":", "-."][: len(lines)]
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
     for ax, (key, label, scale) in zip(axes, axes_keys):
-        for split, style in (("heldout", "-"), ("train", ":")):
-            rows = [r for r in table if r["split"] == split]
+        for (run, split), style in zip(lines, styles):
+            rows = [r for r in table if r["split"] == split and r.get("run", "") == run]
             for solver in ("agent", "restarts+agent"):
                 points = [(r[key] * scale, r[f"{solver} ratio"]) for r in rows
                           if f"{solver} ratio" in r]  # fmt: skip
                 if points:
-                    ax.plot(*zip(*points), style, marker="o", label=f"{solver} ({split} families)")
+                    name = f"{run}: {solver}" if run else solver
+                    ax.plot(*zip(*points), style, marker="o", label=f"{name} ({split} families)")
         ax.axhline(1.0, color="grey", linewidth=0.8)
         ax.set_xlabel(label)
     axes[0].set_ylabel("speed-up ratio to restarts")
@@ -215,7 +225,8 @@ def plot(table: list[dict], path: Path) -> None:
 def main() -> None:
     """Run the curve and write its table, JSON and PNG beside ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default="runs/curve", help="run folder with snapshots/")
+    parser.add_argument("--run", nargs="+", default=["runs/curve"],
+                        help="run folder(s) with snapshots/; several share one table")  # fmt: skip
     parser.add_argument("--workloads", default="workloads/generated")
     parser.add_argument("--limit", type=float, default=5.0, help="seconds per case and solver")
     parser.add_argument("--cases", type=int, default=8, help="held-out-family cases")
@@ -225,11 +236,15 @@ def main() -> None:
     say = lambda line: print(line, flush=True)  # noqa: E731
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.cache).parent.mkdir(parents=True, exist_ok=True)
-    found = snapshots(Path(args.run))
-    if not found:
-        raise SystemExit(f"{args.run}/snapshots holds no snapshot: train with run.snapshot_minutes")
+    found = {}
+    for run in args.run:
+        prefix = f"{Path(run).name}: " if len(args.run) > 1 else ""
+        kept = snapshots(Path(run), prefix)
+        if not kept:
+            raise SystemExit(f"{run}/snapshots holds no snapshot: train with run.snapshot_minutes")
+        found |= kept
     result = run(found, Path(args.workloads), args.limit, args.cases, Path(args.cache), say)
-    result["written"] = written_on()
+    result["written"], result["figure"] = written_on(), Path(args.out).with_suffix(".png").name
     table = summary(result)
     out = Path(args.out)
     write_json_atomic({**result, "summary": table}, out.with_suffix(".json"))

@@ -116,6 +116,12 @@ class GameConfig(Section):
             raise ConfigError(f"game.pick_candidates/pick_encoding: {error}") from None
 
 
+#: Representation encoders: "mlp" reads the concatenated observation; "set" reads each
+#: action's and each upcoming buffer's features with one set of weights per kind and mixes
+#: them with self-attention (``agent.networks.SetEncoder``).
+ENCODERS = ("mlp", "set")
+
+
 @dataclasses.dataclass(frozen=True)
 class NetworkSection(Section):
     """Sizes of the representation, dynamics and prediction networks."""
@@ -127,9 +133,16 @@ class NetworkSection(Section):
     value_low: float = -2.0
     value_high: float = 10.0
     value_scale: float = knob(100.0, above=0.0)  # returns are fractions: use percent
+    encoder: str = ENCODERS[0]
+    token_size: int = knob(64, low=4)  # the "set" encoder's token width (4 heads)
+    attention_layers: int = knob(1, low=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"network.encoder must be one of {', '.join(ENCODERS)}")
+        if self.token_size % 4:
+            raise ConfigError("network.token_size must be a multiple of 4 (attention heads)")
         if not self.hidden:
             raise ConfigError("network.hidden needs at least one layer")
         if self.value_low >= self.value_high:

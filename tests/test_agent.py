@@ -13,7 +13,13 @@ from mallocmuzero.agent import value_transform as vt
 from mallocmuzero.agent.networks import NetworkConfig, init_params
 from mallocmuzero.agent.search import lookahead_returns, make_search
 from mallocmuzero.env.game import BatchedGame, GameBank
-from mallocmuzero.env.observation import GAME_V1
+from mallocmuzero.env.observation import (
+    GAME_V1,
+    PER_CANDIDATE,
+    PER_UPCOMING,
+    SHIPPED_GAME,
+    ObservationSpec,
+)
 from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.learner.targets import Batch
 from mallocmuzero.learner.train_state import init_train_state, make_train_step
@@ -280,3 +286,62 @@ def test_an_exported_search_answers_as_its_search_and_a_later_one_loads_it(tmp_p
     assert traced == [True, False]  # loaded, not traced
     ExportedSearch(counting, {"weight": 1.0}, tmp_path)(*inputs(1), greedy=True)
     assert traced == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [SHIPPED_GAME, GAME_V1, ObservationSpec(window=0, lookahead=False, pick_candidates=12)],
+    ids=["shipped", "v1", "no-window-K12"],
+)
+def test_the_set_encoders_tokens_hold_every_feature_once(spec):
+    """Every observation feature lands in exactly one token (or the global features)."""
+    from mallocmuzero.agent.networks import observation_tokens
+
+    x = jnp.arange(1, spec.size + 1, dtype=jnp.float32)[None]  # feature i has value i + 1
+    glob, actions, upcoming = (np.asarray(t[0]) for t in observation_tokens(x, spec))
+    a, w = spec.num_actions, spec.window
+    own_a, own_w = actions.shape[1] - a, upcoming.shape[1] - w  # features before the one-hots
+    assert actions.shape[0] == a and upcoming.shape[0] == w
+    assert np.array_equal(actions[:, own_a:], np.eye(a))
+    assert np.array_equal(upcoming[:, own_w:], np.eye(w))
+    seen = np.concatenate([glob, actions[:, :own_a].ravel(), upcoming[:, :own_w].ravel()])
+    seen = seen[seen > 0]
+    assert sorted(seen.tolist()) == list(range(1, spec.size + 1))
+    # Action a's token starts with offset candidate a's five features.
+    first = spec.pick_start - PER_UPCOMING * w - PER_CANDIDATE * spec.num_offset_actions
+    for action in range(spec.num_offset_actions):
+        assert actions[action, 0] == first + PER_CANDIDATE * action + 1
+
+
+def test_the_set_encoder_learns_and_its_checkpoint_loads_as_saved(tmp_path):
+    from mallocmuzero.agent.checkpoint import load_checkpoint, save_checkpoint
+    from mallocmuzero.configs.schema import ExperimentConfig, with_values
+
+    config = with_values(
+        ExperimentConfig(),
+        {
+            "network.encoder": "set",
+            "network.token_size": 16,
+            "network.latent_size": 32,
+            "network.hidden": (64,),
+        },
+    )
+    spec = SHIPPED_GAME
+    net = dataclasses.replace(
+        SMALL, encoder="set", token_size=16, observation=spec, num_actions=spec.num_actions
+    )
+    opt = default_optimizer(learning_rate=3e-3, warmup_steps=5, decay_steps=1000)
+    state = init_train_state(net, opt, observation_size=spec.size)
+    train_step = make_train_step(net, opt)
+    batch = fixed_batch(np.random.default_rng(0), 32, 5, spec.size, spec.num_actions)
+    losses = []
+    for _ in range(100):
+        state, metrics, _ = train_step(state, batch)
+        losses.append(float(metrics["loss/total"]))
+    assert losses[-1] < 0.5 * losses[0]
+    meta = {"num_actions": spec.num_actions, "observation_size": spec.size}
+    save_checkpoint(tmp_path / "set", state.params, config, meta)
+    params, loaded, _, loaded_net = load_checkpoint(tmp_path / "set")
+    assert loaded.network.encoder == "set" and loaded_net.encoder == "set"
+    same = jax.tree_util.tree_map(np.array_equal, params, state.params)
+    assert all(jax.tree_util.tree_leaves(same))

@@ -62,3 +62,41 @@ def test_the_agent_limit_note_counts_full_packings_per_solver():
     assert "a median of 200 search nodes" in note
     assert "packs 1 of 2 (97.5% of the area)" in note
     assert agent_limit_note([r("agent", None, False, 0.9)]) == ""
+
+
+def test_a_curve_of_two_runs_keeps_each_runs_snapshots_apart(tmp_path):
+    import json
+
+    from mallocmuzero.benchmarks import learning_curve
+
+    found = {}
+    for run, minutes in (("set", 20), ("mlp", 20)):
+        folder = tmp_path / run / "snapshots" / f"minute_{minutes:04d}.0"
+        folder.mkdir(parents=True)
+        meta = {"train_seconds": 60.0 * minutes, "learner_steps": 5, "self_play_steps": 9}
+        (folder / "meta.json").write_text(json.dumps(meta))
+        found |= learning_curve.snapshots(tmp_path / run, f"{run}: ")
+    assert sorted(found) == ["mlp: 20 min", "set: 20 min"]
+    case = ("gen_mixer_0001", 0.1)  # a held-out family
+    speedups = {"restarts": 1.10, "restarts+beam": 1.05, "agent@set: 20 min": 1.21,
+                "agent@mlp: 20 min": 0.99}  # fmt: skip
+    rows = [{"workload": case[0], "fraction": case[1], "solver": solver, "limit_s": 5.0,
+             "speedup_over_msa": value} for solver, value in speedups.items()]  # fmt: skip
+    table = learning_curve.summary({"rows": rows, "snapshots": found, "cases": [list(case)]})
+    held = {r["run"]: r for r in table if r["split"] == "heldout"}
+    assert held["set"]["agent ratio"] == pytest.approx(1.21 / 1.10)
+    assert held["mlp"]["agent ratio"] == pytest.approx(0.99 / 1.10)
+    learning_curve.plot(table, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 0
+
+
+def test_the_accelerator_report_divides_by_the_same_runs_baseline():
+    from mallocmuzero.benchmarks import accelerator
+
+    result = {"written": "today", "accelerator": "H100", "cpus": 16, "jax": "x",
+              "learner": [{"encoder": "set", "batch": 64, "cpu": 50.0, "accelerator": 400.0}],
+              "self_play": [{"processes": 1, "steps_per_s": 1000.0},
+                            {"processes": 8, "steps_per_s": 6000.0}]}  # fmt: skip
+    text = accelerator.markdown(result)
+    assert "| set | 64 | 50.0 | 400.0 | 8.0 |" in text
+    assert "| 8 | 6,000 | 0.75 |" in text
