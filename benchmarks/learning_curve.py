@@ -136,26 +136,32 @@ def summary(result: dict) -> list[dict]:
 
 
 def verdict(table: list[dict]) -> str:
-    """One sentence: whether quality still rises at the last snapshot (held-out families)."""
-    rows = [r for r in table if r["split"] == "heldout"]
-    if len(rows) < 2:
-        return "One snapshot: no trend yet."
-    parts = []
-    for solver in ("restarts+agent", "agent"):
-        before, last = rows[-2].get(f"{solver} ratio"), rows[-1].get(f"{solver} ratio")
-        if before is None or last is None:
+    """Whether quality still rises at the last snapshot (held-out families), per run."""
+    sentences = []
+    for run in dict.fromkeys(r.get("run", "") for r in table):
+        rows = [r for r in table if r["split"] == "heldout" and r.get("run", "") == run]
+        if len(rows) < 2:
+            sentences.append(f"{run or 'The run'}: one snapshot, no trend yet.")
             continue
-        trend = (
-            "still rises"
-            if last > before + 1e-4
-            else "is flat"
-            if last > before - 1e-4
-            else "falls"
+        parts = []
+        for solver in ("restarts+agent", "agent"):
+            before, last = rows[-2].get(f"{solver} ratio"), rows[-1].get(f"{solver} ratio")
+            if before is None or last is None:
+                continue
+            trend = (
+                "still rises"
+                if last > before + 1e-4
+                else "is flat"
+                if last > before - 1e-4
+                else "falls"
+            )
+            parts.append(f"{solver} {trend} ({before:.4f} to {last:.4f} of restarts)")
+        sentences.append(
+            f"From {rows[-2]['snapshot']} to {rows[-1]['snapshot']} on the held-out families: "
+            + "; ".join(parts)
+            + "."
         )
-        parts.append(f"{solver} {trend} ({before:.4f} to {last:.4f} of restarts)")
-    return f"From {rows[-2]['snapshot']} to {rows[-1]['snapshot']} on the held-out families: " + (
-        "; ".join(parts) + "."
-    )
+    return " ".join(sentences)
 
 
 def markdown(result: dict, table: list[dict]) -> str:
