@@ -243,11 +243,13 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.cache).parent.mkdir(parents=True, exist_ok=True)
     found = {}
-    for run in args.run:
-        prefix = f"{Path(run).name}: " if len(args.run) > 1 else ""
-        kept = snapshots(Path(run), prefix)
+    for run_dir in args.run:
+        prefix = f"{Path(run_dir).name}: " if len(args.run) > 1 else ""
+        kept = snapshots(Path(run_dir), prefix)
         if not kept:
-            raise SystemExit(f"{run}/snapshots holds no snapshot: train with run.snapshot_minutes")
+            raise SystemExit(
+                f"{run_dir}/snapshots holds no snapshot: train with run.snapshot_minutes"
+            )
         found |= kept
     result = run(found, Path(args.workloads), args.limit, args.cases, Path(args.cache), say)
     result["written"], result["figure"] = written_on(), Path(args.out).with_suffix(".png").name
