@@ -161,8 +161,10 @@ def what_limits(table: list[dict]) -> list[str]:
         "- **Training budget and network**: the shipped agent had its run's training time on "
         "2 cores (above), and on the learning curve ([BENCHMARKS-curve.md](BENCHMARKS-curve.md)) "
         "the learned hybrid's ratio to restarts is flat from its first snapshots on: more of "
-        "the same training is unlikely to close the gap alone; a network with more capacity "
-        "(a per-buffer encoder over the candidates) is not built yet.",
+        "the same training is unlikely to close the gap alone. A network with more capacity, "
+        "the per-buffer `set` encoder, measured worse at equal training time on 2 CPU cores "
+        "([BENCHMARKS-encoder.md](BENCHMARKS-encoder.md): it halves the learner's rate "
+        "there), so the MLP stays.",
         "- **Next levers**: more training on the same distribution (a GPU learner and more "
         "actors: BENCHMARKS-scale.md sizes it), base orders drawn from restarts' own "
         "search during self-play, and an action that proposes the order itself, so that "

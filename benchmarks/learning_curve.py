@@ -164,6 +164,35 @@ def verdict(table: list[dict]) -> str:
     return " ".join(sentences)
 
 
+def comparison(table: list[dict]) -> str:
+    """With several runs: their held-out ratios at each training time they share, and rates."""
+    runs = list(dict.fromkeys(r.get("run", "") for r in table))
+    if len(runs) < 2:
+        return ""
+    held = [r for r in table if r["split"] == "heldout"]
+    minutes = sorted({round(r["train_seconds"] / 60) for r in held})
+    parts = []
+    for minute in minutes:
+        at = {r["run"]: r for r in held if round(r["train_seconds"] / 60) == minute}
+        if len(at) == len(runs) and all("restarts+agent ratio" in r for r in at.values()):
+            best = max(at, key=lambda run: at[run]["restarts+agent ratio"])
+            ratios = ", ".join(f"{run} {at[run]['restarts+agent ratio']:.4f}" for run in runs)
+            parts.append(f"at {minute} min {ratios} (best: {best})")
+    rates = []
+    for run in runs:
+        last = [r for r in held if r["run"] == run][-1]
+        per_minute = 60 / last["train_seconds"]
+        learner, play = last["learner_steps"] * per_minute, last["self_play_steps"] * per_minute
+        rates.append(f"{run} {learner:,.0f} learner and {play:,.0f} self-play steps per minute")
+    return (
+        "Restarts+agent's ratio to restarts on the held-out families at equal training time: "
+        + "; ".join(parts)
+        + ". Training rates on this machine: "
+        + "; ".join(rates)
+        + "."
+    )
+
+
 def markdown(result: dict, table: list[dict]) -> str:
     """The curve's table and how it was measured."""
     lines = [
@@ -178,6 +207,7 @@ def markdown(result: dict, table: list[dict]) -> str:
         "",
         verdict(table),
         "",
+        *([comparison(table), ""] if comparison(table) else []),
         "| snapshot | split | learner steps | self-play steps | agent | agent / restarts | "
         "agent wins | restarts+agent | ratio | wins | restarts | restarts+beam |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",

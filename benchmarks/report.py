@@ -347,8 +347,10 @@ What limits the agent alone, on the cases where restarts beats it at 20 s:
   20 s and {edge(5.0):+.2f} at 5 s on average (on unseen model families, the same picture:
   [BENCHMARKS-generalisation.md](BENCHMARKS-generalisation.md)).
 - **Next levers:** a network with more capacity where it matters (the learning curve of
-  the agent's hybrid is flat after 20 minutes; a per-buffer encoder shared over the pick
-  and offset candidates is not built yet), more training from restarts-like orders (the
+  the agent's hybrid is flat after 20 minutes; the per-buffer `set` encoder shared over the
+  pick and offset candidates measured worse at equal time on 2 CPU cores, where it halves
+  the learner's rate: [BENCHMARKS-encoder.md](BENCHMARKS-encoder.md); an accelerator
+  learner would change that trade), more training from restarts-like orders (the
   shipped network saw them in its last 62 of 187 minutes), base orders drawn from
   restarts' own search during self-play, or an action that proposes the order itself.
 

@@ -79,13 +79,15 @@ def test_a_curve_of_two_runs_keeps_each_runs_snapshots_apart(tmp_path):
     assert sorted(found) == ["mlp: 20 min", "set: 20 min"]
     case = ("gen_mixer_0001", 0.1)  # a held-out family
     speedups = {"restarts": 1.10, "restarts+beam": 1.05, "agent@set: 20 min": 1.21,
-                "agent@mlp: 20 min": 0.99}  # fmt: skip
+                "agent@mlp: 20 min": 0.99, "restarts+agent@set: 20 min": 1.21,
+                "restarts+agent@mlp: 20 min": 0.99}  # fmt: skip
     rows = [{"workload": case[0], "fraction": case[1], "solver": solver, "limit_s": 5.0,
              "speedup_over_msa": value} for solver, value in speedups.items()]  # fmt: skip
     table = learning_curve.summary({"rows": rows, "snapshots": found, "cases": [list(case)]})
     held = {r["run"]: r for r in table if r["split"] == "heldout"}
     assert held["set"]["agent ratio"] == pytest.approx(1.21 / 1.10)
     assert held["mlp"]["agent ratio"] == pytest.approx(0.99 / 1.10)
+    assert "at 20 min set 1.1000, mlp 0.9000 (best: set)" in learning_curve.comparison(table)
     learning_curve.plot(table, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 0
 
