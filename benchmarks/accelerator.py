@@ -26,6 +26,7 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import queue
 import time
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def _self_play_process(seed: int, seconds: float, barrier, results) -> None:
     params = init_params(agent_network(config), observation_spec(config).size, seed)
     for _ in range(3):
         core.step(params)
-    barrier.wait()
+    barrier.wait(timeout=300)  # a process that failed to start breaks it for the others
     before, start = core.stats.steps, time.perf_counter()
     while time.perf_counter() - start < seconds:
         core.step(params)
@@ -124,7 +125,11 @@ def self_play_rate(processes: int, seconds: float) -> float:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    rates = [results.get(timeout=600) for _ in workers]
+    try:
+        rates = [results.get(timeout=seconds + 360) for _ in workers]
+    except queue.Empty:
+        codes = [worker.exitcode for worker in workers]
+        raise RuntimeError(f"a self-play process failed (exit codes {codes})") from None
     for worker in workers:
         worker.join()
     return float(sum(rates))
