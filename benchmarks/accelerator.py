@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from mallocmuzero.benchmarks.tables import machine, markdown_table, written_on
+from mallocmuzero.configs.schema import ENCODERS
 from mallocmuzero.env.workload import write_json_atomic
 
 BATCHES = (64, 256, 1024)
 FUSED = 4  # updates per jitted call
-ENCODERS = ("mlp", "set")
 CONFIG = "configs/set_encoder.py"  # the recipe of the set-encoder comparison
 
 

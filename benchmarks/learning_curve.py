@@ -195,6 +195,7 @@ def comparison(table: list[dict]) -> str:
 
 def markdown(result: dict, table: list[dict]) -> str:
     """The curve's table and how it was measured."""
+    runs_compared = comparison(table)
     lines = [
         "# Learning curve",
         "",
@@ -207,7 +208,7 @@ def markdown(result: dict, table: list[dict]) -> str:
         "",
         verdict(table),
         "",
-        *([comparison(table), ""] if comparison(table) else []),
+        *([runs_compared, ""] if runs_compared else []),
         "| snapshot | split | learner steps | self-play steps | agent | agent / restarts | "
         "agent wins | restarts+agent | ratio | wins | restarts | restarts+beam |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
