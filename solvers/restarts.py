@@ -100,7 +100,7 @@ def restarts_then(
         raise ValueError(f"the restarts share must be in (0, 1) (got {share})")
     started = time.monotonic()
     found = search_orders(workload, share * time_limit, seed=seed)
-    refined = refine(found.order, time_limit - (time.monotonic() - started))
+    refined = refine(found.order, max(0.0, time_limit - (time.monotonic() - started)))
     from_refine = refined.estimated_time_s < cost_model.total_time(workload, found.offsets >= 0)
     offsets = refined.offsets if from_refine else found.offsets
     extra = {**refined.extra, "restarts_tries": found.tries, "from_refine": from_refine,

@@ -119,7 +119,8 @@ def test_restarts_then_hands_its_best_order_on_and_keeps_the_better():
 
     solution = restarts_then(w, refine, time_limit=0.4, share=0.5)
     ((order, seconds),) = handed
-    assert order is not None and 0 < seconds <= 0.2 + 0.05
+    # What is left of the limit, never negative (on a busy machine restarts can overrun).
+    assert order is not None and 0 <= seconds <= 0.2 + 0.05
     assert solution.solver == "restarts+msa" and not solution.extra["from_refine"]
     assert solution.extra["restarts_tries"] > 1
     assert solution.estimated_time_s < solve_msa(w).estimated_time_s
