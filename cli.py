@@ -39,6 +39,13 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         "the best learned solver measured; 0: the agent alone)",
     )
     parser.add_argument(
+        "--own-order-share",
+        type=float,
+        default=None,
+        help="agent, with a restarts share: this share of the limit goes first to the agent "
+        "from msa's own order, before restarts (default: the best measured)",
+    )
+    parser.add_argument(
         "--rollout-weight",
         type=float,
         nargs="+",
@@ -53,8 +60,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from mallocmuzero.env.solution import save_solution, validation_errors
     from mallocmuzero.solvers.registry import AGENT, solve
 
-    if args.restarts_share is not None and args.solver != AGENT:
-        raise UserError("--restarts-share is an option of --solver agent")
+    for flag in ("restarts_share", "own_order_share"):
+        if getattr(args, flag) is not None and args.solver != AGENT:
+            raise UserError(f"--{flag.replace('_', '-')} is an option of --solver agent")
     workload = load_with_capacity(args.workload, args)
     if args.solver == AGENT:
         from mallocmuzero.agent.solve import solve_agent
@@ -62,6 +70,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         solution = solve_agent(
             workload, args.checkpoint, args.samples, args.seed, args.rollout_weight,
             time_limit=args.time_limit, restarts_share=args.restarts_share,
+            own_order_share=args.own_order_share,
         )  # fmt: skip
     else:
         solution = solve(
@@ -172,7 +181,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Per workload and capacity: the agent against msa, restarts, beam and cpsat."""
     from mallocmuzero.actors.workload_sampler import load_split
-    from mallocmuzero.agent.solve import load_agent, resolve_restarts_share
+    from mallocmuzero.agent.solve import (
+        load_agent,
+        resolve_own_order_share,
+        resolve_restarts_share,
+    )
     from mallocmuzero.errors import check_time_limit
     from mallocmuzero.solvers.tournament import evaluate
     from mallocmuzero.solvers.tournament_report import (
@@ -183,12 +196,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     check_time_limit(args.time_limit)
     share = resolve_restarts_share(args.restarts_share, args.time_limit)
+    own_share = resolve_own_order_share(args.own_order_share)
     agent = load_agent(args.checkpoint, args.rollout_weight).compile(args.samples)
     workloads = load_split(args.workloads, args.suite)
     rows = evaluate(
         workloads,
         args.fractions,
-        partial(agent.solve, samples=args.samples, restarts_share=share),
+        partial(
+            agent.solve, samples=args.samples, restarts_share=share, own_order_share=own_share
+        ),  # fmt: skip
         args.cpsat_time_limit,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
         time_limit=args.time_limit,

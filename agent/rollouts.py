@@ -148,6 +148,7 @@ def agent_solve(
     time_limit: float | None = None,
     rollouts_only: bool = False,
     order: np.ndarray | None = None,
+    anytime: bool = True,
 ) -> Solution:
     """Greedy ``search`` rollout plus ``samples`` sampled rollouts; the best by the cost model.
 
@@ -167,7 +168,9 @@ def agent_solve(
     ``from_completion`` says whether one won.
 
     ``order`` (buffer indices) replaces msa's presentation order as the game's base: pick
-    candidate 0 and every msa completion follow it (see :func:`restarts_then`).
+    candidate 0 and every msa completion follow it (see :func:`restarts_then`). With
+    ``anytime`` False no sampled batches follow: the call ends with its own rollouts, or
+    at the limit if that comes first.
     """
     started = time.monotonic()
     bank = GameBank.build([workload])
@@ -191,7 +194,7 @@ def agent_solve(
         if slots:
             play(player, greedy, slots, seed, deadline)
     batch = 0
-    while deadline is not None and time.monotonic() < deadline:
+    while anytime and deadline is not None and time.monotonic() < deadline:
         batch += 1
         play(search, False, SAMPLED_BATCH, seed + batch, deadline)
     rollouts = len(candidates)

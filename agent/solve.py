@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from mallocmuzero.env.solution import Solution
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import ArgumentError, UserError, check_time_limit
 from mallocmuzero.solvers.registry import pretrained_checkpoint
-from mallocmuzero.solvers.restarts import HYBRID_SHARE, restarts_then
+from mallocmuzero.solvers.restarts import HYBRID_SHARE, OWN_ORDER_SHARE, restarts_then
 
 
 def observation_spec(config: ExperimentConfig) -> ObservationSpec:
@@ -93,6 +94,7 @@ class LoadedAgent:
         seed: int = 0,
         time_limit: float | None = None,
         restarts_share: float | None = None,
+        own_order_share: float | None = None,
     ) -> Solution:
         """The agent's rollouts on ``workload``, the best by the cost model.
 
@@ -100,20 +102,25 @@ class LoadedAgent:
         ``restarts_share`` > 0, that share of the limit goes to restarts first and the agent
         plays the rest from the best order found (:func:`restarts_then`); None means
         :data:`HYBRID_SHARE` with a time limit (the best learned solver measured), else 0.
+        In that hybrid the agent first plays its greedy rollouts from msa's own order, for
+        at most ``own_order_share`` of the limit (None: :data:`OWN_ORDER_SHARE`).
         """
         restarts_share = resolve_restarts_share(restarts_share, time_limit)
+        own_order_share = resolve_own_order_share(own_order_share)
         first, *others = self.searches
 
-        def play(order: np.ndarray | None, seconds: float | None) -> Solution:
+        def play(order: np.ndarray | None, seconds: float | None, anytime: bool = True) -> Solution:
             return agent_solve(
                 workload, self.params, self.spec, first, samples=samples, seed=seed,
-                more_greedy=others, time_limit=seconds, order=order,
+                more_greedy=others, time_limit=seconds, order=order, anytime=anytime,
             )  # fmt: skip
 
         if not restarts_share:
             return play(None, time_limit)
         check_restarts_share(restarts_share, time_limit)
-        return restarts_then(workload, play, time_limit, restarts_share, seed)
+        own_order = partial(play, None, anytime=False)  # its rollouts, then the time is left on
+        return restarts_then(workload, play, time_limit, restarts_share, seed, own_order_share,
+                             own_order)  # fmt: skip
 
 
 def solve_time_weights(config: ExperimentConfig) -> list[float]:
@@ -151,6 +158,7 @@ def solve_agent(
     rollout_weights: Sequence[float] | None = None,
     time_limit: float | None = None,
     restarts_share: float | None = None,
+    own_order_share: float | None = None,
 ) -> Solution:
     """The trained agent alone: a greedy search per rollout weight, ``samples`` sampled ones.
 
@@ -159,7 +167,8 @@ def solve_agent(
     ``time_limit`` seconds it keeps playing sampled rollouts until the limit (anytime).
     ``restarts_share`` > 0 gives that share of the limit to restarts first, and the agent
     plays from the best order found; by default (None) half of a time limit, and 0
-    without one (see :meth:`LoadedAgent.solve`).
+    without one; ``own_order_share`` of the limit then goes first to the agent from msa's
+    own order (None: :data:`OWN_ORDER_SHARE`; see :meth:`LoadedAgent.solve`).
     """
     if not checkpoint:
         shipped = pretrained_checkpoint()
@@ -170,8 +179,9 @@ def solve_agent(
         checkpoint = str(shipped)
     check_time_limit(time_limit)
     restarts_share = resolve_restarts_share(restarts_share, time_limit)
+    own_order_share = resolve_own_order_share(own_order_share)
     agent = load_agent(checkpoint, rollout_weights).compile(samples)
-    return agent.solve(workload, samples, seed, time_limit, restarts_share)
+    return agent.solve(workload, samples, seed, time_limit, restarts_share, own_order_share)
 
 
 def resolve_restarts_share(share: float | None, time_limit: float | None) -> float:
@@ -188,6 +198,15 @@ def check_restarts_share(share: float, time_limit: float | None) -> None:
         raise ArgumentError("restarts_share", f"must be in [0, 1) (got {share})")
     if share and time_limit is None:
         raise ArgumentError("restarts_share", "needs a time limit (the share is of the limit)")
+
+
+def resolve_own_order_share(share: float | None) -> float:
+    """``share``, checked; :data:`OWN_ORDER_SHARE` for None."""
+    if share is None:
+        return OWN_ORDER_SHARE
+    if not 0.0 <= share < 1.0:
+        raise ArgumentError("own_order_share", f"must be in [0, 1) (got {share})")
+    return share
 
 
 def agent_network(config: ExperimentConfig) -> NetworkConfig:

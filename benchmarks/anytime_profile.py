@@ -19,7 +19,7 @@ from mallocmuzero.benchmarks import job_pool
 from mallocmuzero.benchmarks.external_yardsticks import area_share, minimalloc_instances
 from mallocmuzero.env import suite
 from mallocmuzero.env.workload import Workload, resolve_capacity
-from mallocmuzero.solvers.restarts import HYBRID_SHARE
+from mallocmuzero.solvers.restarts import HYBRID_SHARE, OWN_ORDER_SHARE
 
 FRACTIONS = (0.1, 0.25, 0.5)
 LIMITS = (1.0, 5.0, 20.0, 60.0)
@@ -63,7 +63,9 @@ def run_job(job: tuple) -> dict:
         def beam(order, seconds):
             return solve_beam(workload, 16, seconds, 8, *pick, order=order)
 
-        solution = restarts_then(workload, beam, limit, RESTARTS_SHARE)
+        solution = restarts_then(
+            workload, beam, limit, RESTARTS_SHARE, own_order_share=OWN_ORDER_SHARE
+        )  # the agent's default too
     elif solver == "packing":
         solution = solve_packing(workload, time_limit=limit)
     else:
@@ -83,7 +85,7 @@ def run_job(job: tuple) -> dict:
         "from_completion": bool(solution.extra.get("from_completion", False)),
         **{
             k: solution.extra[k]
-            for k in ("rollouts", "tries", "restarts_tries", "from_refine")
+            for k in ("rollouts", "tries", "restarts_tries", "from_refine", "from_own_order")
             if k in solution.extra
         },
     }

@@ -22,6 +22,9 @@ from mallocmuzero.solvers.common import Deadline, game_for
 # solver measured at equal time (BENCHMARKS.md (h), BENCHMARKS-curve.md); the share
 # hardly matters there.
 HYBRID_SHARE = 0.5
+# The share of the limit the search first plays from msa's own order in that hybrid
+# (restarts_then's own_order_share), when the caller names none.
+OWN_ORDER_SHARE = 0.0
 
 
 def perturbed_order(workload: Workload, key: np.ndarray, sigma: float, rng: np.random.Generator):
@@ -89,20 +92,39 @@ def restarts_then(
     time_limit: float,
     share: float = 0.5,
     seed: int = 0,
+    own_order_share: float = 0.0,
+    own_order: Callable[[float], Solution] | None = None,
 ) -> Solution:
     """Restarts for ``share`` of ``time_limit``, then ``refine`` from the best order found.
 
-    ``refine(order, seconds)`` searches from that order (None: msa's own stayed the best)
-    for the seconds left, for example the agent playing the game on that base order. The
-    better of the two placements is the answer; ``extra`` holds both sides' figures.
+    ``refine(order, seconds)`` searches from that order (None: msa's own order) for the
+    seconds left, for example the agent playing the game on that base order. With
+    ``own_order_share`` > 0, a search first plays from msa's own order for at most that
+    share of the limit (``own_order(seconds)``, by default ``refine(None, seconds)``; one
+    that ends early leaves its time to the others), and restarts' share is of what is left.
+    The best placement of every phase is the answer; ``extra`` holds their figures
+    (``from_refine``: a refine phase's placement won; ``from_own_order``: the first's did).
     """
     if not 0.0 < share < 1.0:
         raise ValueError(f"the restarts share must be in (0, 1) (got {share})")
+    if not 0.0 <= own_order_share < 1.0:
+        raise ValueError(f"the own-order share must be in [0, 1) (got {own_order_share})")
     started = time.monotonic()
-    found = search_orders(workload, share * time_limit, seed=seed)
-    refined = refine(found.order, max(0.0, time_limit - (time.monotonic() - started)))
-    from_refine = refined.estimated_time_s < cost_model.total_time(workload, found.offsets >= 0)
-    offsets = refined.offsets if from_refine else found.offsets
-    extra = {**refined.extra, "restarts_tries": found.tries, "from_refine": from_refine,
+
+    def left() -> float:
+        return max(0.0, time_limit - (time.monotonic() - started))
+
+    first = own_order or (lambda seconds: refine(None, seconds))
+    own = first(own_order_share * time_limit) if own_order_share else None
+    found = search_orders(workload, share * left(), seed=seed)
+    refined = refine(found.order, left())
+    phases = [(cost_model.total_time(workload, found.offsets >= 0), "restarts", found.offsets),
+              (refined.estimated_time_s, "refine", refined.offsets)]  # fmt: skip
+    if own is not None:
+        phases.append((own.estimated_time_s, "own order", own.offsets))
+    _, winner, offsets = min(phases, key=lambda phase: phase[0])  # ties: the earlier phase
+    extra = {**refined.extra, "restarts_tries": found.tries,
+             "from_refine": winner != "restarts", "from_own_order": winner == "own order",
              "wall_time_s": time.monotonic() - started}  # fmt: skip
-    return make_solution(workload, offsets, f"restarts+{refined.solver}", extra=extra)
+    name = f"{refined.solver}+restarts+{refined.solver}" if own else f"restarts+{refined.solver}"
+    return make_solution(workload, offsets, name, extra=extra)

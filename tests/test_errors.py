@@ -180,6 +180,11 @@ def test_no_traceback_from_the_console_script(tmp_path):
         (["--solver", "agent", "--restarts-share", "0.5"], "--restarts-share needs a time limit"),
         (["--solver", "agent", "--restarts-share", "1", "--time-limit", "2"], "must be in [0, 1)"),
         (["--solver", "restarts", "--restarts-share", "0.5"], "an option of --solver agent"),
+        (["--solver", "beam", "--own-order-share", "0.2"], "--own-order-share is an option of"),
+        (
+            ["--solver", "agent", "--own-order-share", "1", "--time-limit", "2"],
+            "--own-order-share must be in [0, 1)",
+        ),
     ],
 )
 def test_restarts_share_errors(tmp_path, capsys, options, message):

@@ -111,6 +111,7 @@ def test_beam_from_a_given_order_starts_from_that_orders_msa():
 
 def test_restarts_then_hands_its_best_order_on_and_keeps_the_better():
     w = random_workload(1, num_buffers=40, num_instructions=50)
+    search_orders(w, None, tries=2)  # compiles the game's kernels outside the limit
     handed = []
 
     def refine(order, seconds):
@@ -127,6 +128,39 @@ def test_restarts_then_hands_its_best_order_on_and_keeps_the_better():
     assert_valid(w, solution)
     with pytest.raises(ValueError, match="share"):
         restarts_then(w, refine, time_limit=1.0, share=1.0)
+
+
+def test_restarts_then_plays_from_msas_own_order_first_and_keeps_the_best_phase():
+    """With an own-order share the first search starts from msa's own order (order None),
+    one that ends early leaves its time to restarts, and the best of the three phases is
+    the answer, named as the phases ran."""
+    w = random_workload(3, num_buffers=40, num_instructions=50)
+    search_orders(w, None, tries=2)  # compiles the game's kernels outside the limit
+    handed = []
+
+    def refine(order, seconds):
+        handed.append((order, seconds))
+        return solve_msa(w)
+
+    def own_order(seconds):
+        handed.append(("own", seconds))
+        return solve_restarts(w, tries=3000, seed=1)  # ends early: a fixed number of tries
+
+    solution = restarts_then(w, refine, 0.6, 0.5, own_order_share=0.5, own_order=own_order)
+    (first, own_seconds), (order, seconds) = handed
+    assert first == "own" and own_seconds == pytest.approx(0.3)
+    assert order is not None and 0 <= seconds <= 0.6
+    own = solve_restarts(w, tries=3000, seed=1).estimated_time_s
+    assert solution.estimated_time_s <= min(own, solve_msa(w).estimated_time_s)
+    if solution.extra["from_own_order"]:  # strictly the best phase (ties: the earlier)
+        assert solution.estimated_time_s == own and solution.extra["from_refine"]
+    assert solution.solver == "msa+restarts+msa"
+    assert_valid(w, solution)
+    handed.clear()
+    restarts_then(w, refine, 0.2, 0.5, own_order_share=0.25)  # default: refine from None
+    assert handed[0] == (None, pytest.approx(0.05))
+    with pytest.raises(ValueError, match="own-order share"):
+        restarts_then(w, refine, time_limit=1.0, share=0.5, own_order_share=1.0)
 
 
 @pytest.mark.parametrize("solver", ["beam", "cpsat", "restarts", "packing", "canonical"])

@@ -22,7 +22,7 @@ from mallocmuzero.env.solution import load_solution, make_solution, validation_e
 from mallocmuzero.env.workload import load_workload, resolve_capacity, save_workload
 from mallocmuzero.solvers.greedy import solve_msa
 from mallocmuzero.solvers.registry import pretrained_checkpoint
-from mallocmuzero.solvers.restarts import search_orders
+from mallocmuzero.solvers.restarts import OWN_ORDER_SHARE, search_orders
 
 pytest.importorskip("reverb")
 
@@ -257,6 +257,28 @@ def test_a_compiled_agent_spends_its_time_limit_on_rollouts(small_suite):
     assert [search._cache_size() for search in agent.searches] == compiled
 
 
+# What ``solve --solver agent --time-limit S`` runs by default, as its solution names it.
+HYBRID = "agent+restarts+agent" if OWN_ORDER_SHARE else "restarts+agent"
+
+
+def test_the_agent_first_plays_its_greedy_rollouts_from_msas_order_and_leaves_the_rest():
+    """Not anytime, the agent ends with its greedy rollouts (one per rollout weight)
+    however long the limit; in the hybrid with an own-order share that phase's placement
+    competes with restarts' and the refined one."""
+    agent = load_agent(str(pretrained_checkpoint())).compile()
+    w = random_workload(2, num_buffers=40, num_instructions=50)
+    first, *others = agent.searches
+    greedy = agent_solve(w, agent.params, agent.spec, first, more_greedy=others,
+                         time_limit=600.0, anytime=False)  # fmt: skip
+    assert greedy.extra["rollouts"] == len(agent.searches)
+    hybrid = agent.solve(w, time_limit=2.0, restarts_share=0.5, own_order_share=0.4)
+    assert hybrid.solver == "agent+restarts+agent"
+    assert validation_errors(w, hybrid.offsets, w.capacity) == []
+    assert hybrid.estimated_time_s <= solve_msa(w).estimated_time_s
+    if hybrid.extra["from_own_order"]:  # that phase's rollouts, cut at 0.8 s or not
+        assert hybrid.estimated_time_s >= greedy.estimated_time_s * (1 - 1e-12)
+
+
 def test_the_agent_plays_from_restarts_best_order(tmp_path):
     """With a base order, pick candidate 0 follows it, so the first observation's
     completion of action 0 is msa over that order (restarts' best, better than msa's);
@@ -278,7 +300,7 @@ def test_the_agent_plays_from_restarts_best_order(tmp_path):
     assert main(["solve", str(tmp_path / "w.json"), "--solver", "agent", "--time-limit", "2",
                  "--out", str(out)]) == 0  # fmt: skip
     hybrid = load_solution(out, w)
-    assert hybrid.solver == "restarts+agent"
+    assert hybrid.solver == HYBRID
     assert validation_errors(w, hybrid.offsets, w.capacity) == []
     assert hybrid.estimated_time_s <= solve_msa(w).estimated_time_s
 
@@ -292,7 +314,7 @@ def test_a_limit_shorter_than_one_rollout_still_answers_no_worse_than_msa(small_
     assert solution.extra["rollouts"] == 0
     assert validation_errors(w, solution.offsets, w.capacity) == []
     assert solution.estimated_time_s <= solve_msa(w).estimated_time_s
-    hybrid = agent.solve(w, time_limit=1e-9)  # the default: restarts, then the agent
-    assert hybrid.solver == "restarts+agent"
+    hybrid = agent.solve(w, time_limit=1e-9)  # the default hybrid
+    assert hybrid.solver == HYBRID
     assert validation_errors(w, hybrid.offsets, w.capacity) == []
     assert hybrid.estimated_time_s <= solve_msa(w).estimated_time_s
