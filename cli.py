@@ -43,7 +43,7 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="agent, with a restarts share: this share of the limit goes first to the agent "
-        "from msa's own order, before restarts (default: the best measured)",
+        "from msa's own order, before restarts (default 0: measured about even, see README)",
     )
     parser.add_argument(
         "--rollout-weight",

@@ -31,6 +31,17 @@ ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 _AGENTS: dict = {}  # per worker process: label -> loaded agent
 
 
+def hybrid_description() -> str:
+    """How the hybrids split a limit, in words (the text of every report that shows them)."""
+    rest = f"restarts for {RESTARTS_SHARE:g} of the limit"
+    if OWN_ORDER_SHARE:
+        rest = (f"the agent's greedy rollouts from msa's own order (at most "
+                f"{OWN_ORDER_SHARE:g} of the limit; what they leave goes on), restarts for "
+                f"{RESTARTS_SHARE:g} of what is left")  # fmt: skip
+    return (f"{rest}, then the agent plays game v2 from the best order restarts found, the "
+            "best placement kept")  # fmt: skip
+
+
 def _init_worker(agents: dict[str, str]) -> None:
     """Load and compile every agent once in this worker (one XLA thread)."""
     os.environ["XLA_FLAGS"] = ONE_THREAD
@@ -83,6 +94,7 @@ def run_job(job: tuple) -> dict:
         "area_share": area_share(workload, solution.offsets),
         "full": bool(placed[~workload.pinned].all()),
         "from_completion": bool(solution.extra.get("from_completion", False)),
+        "own_order_share": own_order_share_of(solver),
         **{
             k: solution.extra[k]
             for k in ("rollouts", "tries", "restarts_tries", "from_refine", "from_own_order")
@@ -93,6 +105,21 @@ def run_job(job: tuple) -> dict:
 
 def _key(row: dict) -> tuple:
     return (row["workload"], row["fraction"], row["solver"], row["limit_s"])
+
+
+def own_order_share_of(solver: str) -> float:
+    """The own-order share ``solver`` (a label, ``@snapshot`` allowed) runs with.
+
+    The hybrids run with :data:`OWN_ORDER_SHARE`, every other solver with 0. Rows carry it,
+    so that a cache never hands a hybrid measured with another share to today's report.
+    """
+    return OWN_ORDER_SHARE if solver.partition("@")[0] in HYBRIDS else 0.0
+
+
+def current_rows(done: dict) -> dict:
+    """The cached rows measured as today's solvers run (see :func:`own_order_share_of`)."""
+    return {key: row for key, row in done.items()
+            if row.get("own_order_share", 0.0) == own_order_share_of(row["solver"])}  # fmt: skip
 
 
 def _held_out(rows: list[dict]) -> tuple[dict[tuple, dict], list[tuple]]:
@@ -119,7 +146,7 @@ def run(
     (fraction 0: their own capacity) the agents, restarts, beam, the hybrids and the packing
     search run at ``MINIMALLOC_S``. Finished jobs are kept in ``cache``.
     """
-    done = job_pool.cached_rows(cache, _key)
+    done = current_rows(job_pool.cached_rows(cache, _key))
     cases = [(w.name, f, resolve_capacity(w, fraction=f)) for w in workloads
              if suite.split_of(w.name) == "heldout" for f in FRACTIONS]  # fmt: skip
     jobs = [

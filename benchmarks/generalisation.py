@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mallocmuzero.benchmarks import learning_curve
+from mallocmuzero.benchmarks import anytime_profile, learning_curve
 from mallocmuzero.benchmarks.tables import markdown_table, written_on
 from mallocmuzero.env.generator import HELDOUT_FAMILIES, family_of
 from mallocmuzero.env.workload import write_json_atomic
@@ -112,7 +112,9 @@ def markdown(meta: dict, checkpoint: str, table: list[dict], written: str) -> st
         f"{', '.join(meta.get('training_families', [])) or 'of its config'}). Cases: the "
         f"generated programs of the held-out families ({', '.join(sorted(HELDOUT_FAMILIES))}) "
         "and of the training families, 100 unpinned buffers or more, at 0.1 and 0.25 of "
-        "peak. `restarts+agent` is what `solve --solver agent --time-limit S` runs. "
+        "peak. `restarts+agent` is what `solve --solver agent --time-limit S` runs: "
+        f"{anytime_profile.hybrid_description()}; `restarts+beam` is the same with beam in "
+        "the agent's place. "
         "Speed-ups are over msa, ratios to restarts at the same limit (mean over the "
         "cases). Two jobs at a time, one core each.",
         "",
@@ -151,10 +153,10 @@ def what_limits(table: list[dict]) -> list[str]:
         "What limits it, as measured here:",
         "",
         f"- **Learning adds little over exact planning from the same order** ({edges} over "
-        "restarts+beam). Both hybrids spend half the limit on restarts and then refine "
-        "restarts' best order with the shipped game's moves (8 pick slots, 8 offsets); given "
-        "the same seconds, beam's exact-model search over those moves finds about what the "
-        f"agent's learned search finds. {trend}",
+        "restarts+beam). Both hybrids search with the shipped game's moves (8 pick slots, "
+        "8 offsets) from the same base orders; given the same seconds, beam's exact-model "
+        "search over those moves finds about what the agent's learned search finds. "
+        f"{trend}",
         f"- **The agent alone is {side} restarts on average but rarely ahead case by case** "
         f"(mean ratio and cases at least as good: {alone}): its rollouts stay near their "
         "base order, where restarts samples orders far from it.",

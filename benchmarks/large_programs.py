@@ -90,7 +90,8 @@ def run_job(job: tuple) -> dict:
             "wall_s": wall, "within_limit": wall <= limit * (1 + SLACK),
             "valid": validation_errors(workload, solution.offsets, workload.capacity) == [],
             "speedup_over_msa": msa / solution.estimated_time_s,
-            "peak_mib": memory.peak_mib, **counts}  # fmt: skip
+            "peak_mib": memory.peak_mib, **counts,
+            "own_order_share": anytime_profile.own_order_share_of(solver)}  # fmt: skip
 
 
 def _init_worker(agents: dict[str, str]) -> None:
@@ -208,7 +209,7 @@ def run(folder: Path, limits, cache: Path, progress) -> dict:
         costs.append(step_costs(w, agent))
         progress(f"[large] cost {json.dumps(costs[-1])}")
     costs = rollout_estimates(costs)
-    done = job_pool.cached_rows(cache, _key)
+    done = anytime_profile.current_rows(job_pool.cached_rows(cache, _key))
     jobs = [(w.name, f, resolve_capacity(w, fraction=f), s, limit) for limit in limits
             for w in programs for f in FRACTIONS for s in SOLVERS
             if (w.name, f, s, limit) not in done]  # fmt: skip

@@ -81,7 +81,8 @@ def run_job(job: tuple) -> dict:
                "speedup_over_msa": msa / solution.estimated_time_s}  # fmt: skip
     else:
         row = anytime_profile.run_job(job)
-    return {k: row[k] for k in ("workload", "fraction", "solver", "limit_s", "speedup_over_msa")}
+    kept = {k: row[k] for k in ("workload", "fraction", "solver", "limit_s", "speedup_over_msa")}
+    return {**kept, "own_order_share": anytime_profile.own_order_share_of(solver)}
 
 
 def _key(row: dict) -> tuple:
@@ -97,7 +98,7 @@ def run(found: dict[str, dict], folder: Path, limit: float, per_split: int, cach
     cases = pick_cases(folder, per_split)
     pick = (SHIPPED_GAME.pick_candidates, SHIPPED_GAME.pick_encoding)  # restarts+beam's game
     solvers = [*BASELINES, *(f"{kind}@{s}" for s in found for kind in ("agent", "restarts+agent"))]
-    done = job_pool.cached_rows(cache, _key)
+    done = anytime_profile.current_rows(job_pool.cached_rows(cache, _key))
     jobs = [(n, f, w, s, limit, pick) for n, f, w in cases for s in solvers
             if (n, f, s, limit) not in done]  # fmt: skip
     agents = {label: s["path"] for label, s in found.items()}

@@ -310,14 +310,13 @@ Every search solver at time limits of 1, 5, 20 and 60 s on the held-out programs
 capacity fractions 0.1, 0.25 and 0.5: the shipped agent (game v2), the previous v1 agent
 for comparison (up to 20 s), `restarts`, `beam` of width 16 over game v2 (K and encoding
 {raw["anytime"]["beam_pick"][0]}, {raw["anytime"]["beam_pick"][1]}) and `cpsat`; and two
-hybrids up to 20 s: `restarts+agent` (`solve --solver agent --restarts-share
-{anytime_profile.RESTARTS_SHARE:g}`: restarts for half the limit, then the shipped agent
-plays game v2 from the best order restarts found, the better placement kept) and
-`restarts+beam` (the same with beam in the agent's place: what planning with the exact
-model adds without learning). Two jobs at a time, each solver on one core (cpsat with one
-worker, XLA with one thread); the agents are compiled before any timed job. Every rollout
-stops at the limit, the first greedy one too (wall times are in BENCHMARKS.json). Figures
-are speed-ups over msa (above 1 is better than msa).
+hybrids up to 20 s: `restarts+agent` (what `solve --solver agent --time-limit S` runs:
+{anytime_profile.hybrid_description()}) and `restarts+beam` (the same with beam in the
+agent's place: what planning with the exact model adds without learning). Two jobs at a
+time, each solver on one core (cpsat with one worker, XLA with one thread); the agents are
+compiled before any timed job. Every rollout stops at the limit, the first greedy one too
+(wall times are in BENCHMARKS.json). Figures are speed-ups over msa (above 1 is better
+than msa).
 
 {anytime_profile.markdown(raw["anytime"]["rows"])}
 

@@ -102,3 +102,22 @@ def test_the_accelerator_report_divides_by_the_same_runs_baseline():
     text = accelerator.markdown(result)
     assert "| set | 64 | 50.0 | 400.0 | 8.0 |" in text
     assert "| 8 | 6,000 | 0.75 |" in text
+
+
+def test_a_cache_never_hands_a_hybrid_of_another_own_order_share_to_the_report(monkeypatch):
+    """Hybrid rows carry the own-order share they ran with; a cached one of another share
+    is run again, and every other solver's rows (share 0) stay."""
+    from mallocmuzero.benchmarks import anytime_profile
+
+    monkeypatch.setattr(anytime_profile, "OWN_ORDER_SHARE", 0.4)
+    rows = [
+        {"solver": "restarts+agent@shipped"},  # measured before the share existed: 0
+        {"solver": "restarts+beam", "own_order_share": 0.4},
+        {"solver": "restarts+agent", "own_order_share": 0.0},
+        {"solver": "restarts", "own_order_share": 0.0},
+        {"solver": "agent@shipped"},
+    ]
+    kept = anytime_profile.current_rows(dict(enumerate(rows)))
+    assert [rows[k]["solver"] for k in kept] == ["restarts+beam", "restarts", "agent@shipped"]
+    assert anytime_profile.own_order_share_of("restarts+agent@20 min") == 0.4
+    assert anytime_profile.own_order_share_of("agent@shipped") == 0.0
