@@ -196,7 +196,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     check_time_limit(args.time_limit)
     share = resolve_restarts_share(args.restarts_share, args.time_limit)
-    own_share = resolve_own_order_share(args.own_order_share)
+    own_share = resolve_own_order_share(args.own_order_share, share)
     agent = load_agent(args.checkpoint, args.rollout_weight).compile(args.samples)
     workloads = load_split(args.workloads, args.suite)
     rows = evaluate(

@@ -106,7 +106,7 @@ class LoadedAgent:
         at most ``own_order_share`` of the limit (None: :data:`OWN_ORDER_SHARE`).
         """
         restarts_share = resolve_restarts_share(restarts_share, time_limit)
-        own_order_share = resolve_own_order_share(own_order_share)
+        own_order_share = resolve_own_order_share(own_order_share, restarts_share)
         first, *others = self.searches
 
         def play(order: np.ndarray | None, seconds: float | None, anytime: bool = True) -> Solution:
@@ -179,7 +179,7 @@ def solve_agent(
         checkpoint = str(shipped)
     check_time_limit(time_limit)
     restarts_share = resolve_restarts_share(restarts_share, time_limit)
-    own_order_share = resolve_own_order_share(own_order_share)
+    own_order_share = resolve_own_order_share(own_order_share, restarts_share)
     agent = load_agent(checkpoint, rollout_weights).compile(samples)
     return agent.solve(workload, samples, seed, time_limit, restarts_share, own_order_share)
 
@@ -200,12 +200,16 @@ def check_restarts_share(share: float, time_limit: float | None) -> None:
         raise ArgumentError("restarts_share", "needs a time limit (the share is of the limit)")
 
 
-def resolve_own_order_share(share: float | None) -> float:
-    """``share``, checked; :data:`OWN_ORDER_SHARE` for None."""
+def resolve_own_order_share(share: float | None, restarts_share: float) -> float:
+    """``share``, checked; :data:`OWN_ORDER_SHARE` for None (0 without the hybrid)."""
     if share is None:
-        return OWN_ORDER_SHARE
+        return OWN_ORDER_SHARE if restarts_share else 0.0
     if not 0.0 <= share < 1.0:
         raise ArgumentError("own_order_share", f"must be in [0, 1) (got {share})")
+    if share and not restarts_share:
+        raise ArgumentError(
+            "own_order_share", "needs the hybrid (a time limit and a restarts share > 0)"
+        )
     return share
 
 

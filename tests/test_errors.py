@@ -185,6 +185,7 @@ def test_no_traceback_from_the_console_script(tmp_path):
             ["--solver", "agent", "--own-order-share", "1", "--time-limit", "2"],
             "--own-order-share must be in [0, 1)",
         ),
+        (["--solver", "agent", "--own-order-share", "0.4"], "--own-order-share needs the hybrid"),
     ],
 )
 def test_restarts_share_errors(tmp_path, capsys, options, message):
