@@ -156,14 +156,20 @@ def what_limits(table: list[dict]) -> list[str]:
         "restarts+beam). Both hybrids search with the shipped game's moves (8 pick slots, "
         "8 offsets) from the same base orders; given the same seconds, beam's exact-model "
         "search over those moves finds about what the agent's learned search finds. "
-        f"{trend}",
+        f"{trend} A first phase in which the agent plays from msa's own order "
+        "(`--own-order-share 0.4`) widens the edge on these families, where the agent alone "
+        "is ahead of restarts on the mixers, but costs restarts' time on the large built-in "
+        "programs at 5 s, and wins fewer cases: about even overall "
+        "([BENCHMARKS-own-order.md](BENCHMARKS-own-order.md)).",
         f"- **The agent alone is {side} restarts on average but rarely ahead case by case** "
         f"(mean ratio and cases at least as good: {alone}): its rollouts stay near their "
         "base order, where restarts samples orders far from it.",
         "- **Training budget and network**: the shipped agent had its run's training time on "
         "2 cores (above), and on the learning curve ([BENCHMARKS-curve.md](BENCHMARKS-curve.md)) "
         "the learned hybrid's ratio to restarts is flat from its first snapshots on: more of "
-        "the same training is unlikely to close the gap alone. A network with more capacity, "
+        "the same training is unlikely to close the gap alone (a second run from scratch on "
+        "the shipped game, 130 minutes with half its games from restarts' kind of order, is "
+        "not ahead of the shipped checkpoint here: `checkpoints/shipped-game-run`). A network with more capacity, "
         "the per-buffer `set` encoder, measured worse at equal training time on 2 CPU cores "
         "([BENCHMARKS-encoder.md](BENCHMARKS-encoder.md): it halves the learner's rate "
         "there), so the MLP stays.",

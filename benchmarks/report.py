@@ -235,6 +235,9 @@ actor ratio shows contention here, not the scaling of a cluster.
   mallocmuzero.benchmarks.generalisation`): `solve --solver agent` against restarts and
   the same hybrid with beam at 5 and 20 s on 12 held-out-family cases, issue 20's bars,
   and what limits the learned solver where a bar is not met.
+- [The hybrids' own-order phase](BENCHMARKS-own-order.md) (`python -m
+  mallocmuzero.benchmarks.own_order`): `--own-order-share` 0 and 0.4 for the learned
+  hybrid and its beam counterpart at 5 and 20 s on both held-out sets.
 - [Full packings](BENCHMARKS-packing.md) (`python -m
   mallocmuzero.benchmarks.external_yardsticks`): the packing search on MiniMalloc's 11
   instances, OmniMalloc's allocators measured in the same run, MiniMalloc's published times.

@@ -121,3 +121,24 @@ def test_a_cache_never_hands_a_hybrid_of_another_own_order_share_to_the_report(m
     assert [rows[k]["solver"] for k in kept] == ["restarts+beam", "restarts", "agent@shipped"]
     assert anytime_profile.own_order_share_of("restarts+agent@20 min") == 0.4
     assert anytime_profile.own_order_share_of("agent@shipped") == 0.0
+
+
+def test_the_own_order_table_sets_each_hybrid_against_restarts_and_its_beam_counterpart():
+    from mallocmuzero.benchmarks import own_order
+
+    speedups = {"restarts": (1.10, 1.0), "agent@0.4": (1.12, 1.0), "beam@0.4": (1.11, 1.0)}
+    rows = [
+        {"set": own_order.SETS[0], "workload": w, "fraction": 0.1, "solver": s,
+         "limit_s": 5.0, "speedup_over_msa": pair[i]}
+        for s, pair in speedups.items() for i, w in enumerate(("a", "b"))
+    ]  # fmt: skip
+    rows.append({**rows[0], "workload": "c", "solver": "restarts"})  # no hybrid: left out
+    table = own_order.summary(rows)
+    agent = next(r for r in table if r["solver"] == "agent@0.4")
+    assert agent["cases"] == 2 and agent["speedup"] == pytest.approx(1.06)
+    assert (agent["wins"], agent["restarts beats msa"]) == (1, 1)  # "b": restarts ties msa
+    text = own_order.markdown({"written": "today", "summary": table})
+    assert (
+        "| held-out families | 5 s | 0.4 | 2 | 1.0600 | 1.0550 | +0.50 pp | 1.0500 | 1 of 1 |"
+        in text
+    )
