@@ -18,6 +18,7 @@ from pathlib import Path
 from mallocmuzero.benchmarks import job_pool
 from mallocmuzero.benchmarks.external_yardsticks import area_share, minimalloc_instances
 from mallocmuzero.env import suite
+from mallocmuzero.env.solution import Solution
 from mallocmuzero.env.workload import Workload, resolve_capacity
 from mallocmuzero.solvers.restarts import HYBRID_SHARE, OWN_ORDER_SHARE
 
@@ -57,7 +58,7 @@ def run_job(job: tuple) -> dict:
     from mallocmuzero.solvers.cpsat import solve_cpsat
     from mallocmuzero.solvers.greedy import solve_msa
     from mallocmuzero.solvers.packing import solve_packing
-    from mallocmuzero.solvers.restarts import restarts_then, solve_restarts
+    from mallocmuzero.solvers.restarts import solve_restarts
 
     name, fraction, workload, solver, limit, pick = job
     if solver in _AGENTS:
@@ -66,17 +67,8 @@ def run_job(job: tuple) -> dict:
         solution = solve_restarts(workload, time_limit=limit)
     elif solver == "beam":
         solution = solve_beam(workload, 16, limit, 8, *pick)
-    elif solver == "restarts+agent":
-        shipped = next(iter(_AGENTS.values()))
-        solution = shipped.solve(workload, time_limit=limit, restarts_share=RESTARTS_SHARE)
-    elif solver == "restarts+beam":
-
-        def beam(order, seconds):
-            return solve_beam(workload, 16, seconds, 8, *pick, order=order)
-
-        solution = restarts_then(
-            workload, beam, limit, RESTARTS_SHARE, own_order_share=OWN_ORDER_SHARE
-        )  # the agent's default too
+    elif solver in HYBRIDS:
+        solution = hybrid(workload, solver.split("+")[1], limit, pick)
     elif solver == "packing":
         solution = solve_packing(workload, time_limit=limit)
     else:
@@ -101,6 +93,34 @@ def run_job(job: tuple) -> dict:
             if k in solution.extra
         },
     }
+
+
+def hybrid(workload: Workload, search: str, limit: float, pick: tuple[int, str],
+           own_order_share: float = OWN_ORDER_SHARE) -> Solution:  # fmt: skip
+    """``search`` ("agent": this worker's first agent, or "beam") after restarts, at ``limit``.
+
+    Restarts gets ``RESTARTS_SHARE``; the agent's hybrid is what ``solve --solver agent``
+    runs, beam's the same algorithm with beam in the agent's place (``pick``: its game).
+    """
+    from mallocmuzero.solvers.beam import solve_beam
+    from mallocmuzero.solvers.restarts import restarts_then
+
+    if search == "agent":
+        return next(iter(_AGENTS.values())).solve(
+            workload, time_limit=limit, restarts_share=RESTARTS_SHARE,
+            own_order_share=own_order_share,
+        )  # fmt: skip
+
+    def beam(order, seconds):
+        return solve_beam(workload, 16, seconds, 8, *pick, order=order)
+
+    return restarts_then(workload, beam, limit, RESTARTS_SHARE, own_order_share=own_order_share)
+
+
+def held_out_cases(workloads: Sequence[Workload]) -> list[tuple[str, float, Workload]]:
+    """(program, fraction, workload at that capacity) of the held-out split at ``FRACTIONS``."""
+    return [(w.name, f, resolve_capacity(w, fraction=f)) for w in workloads
+            if suite.split_of(w.name) == "heldout" for f in FRACTIONS]  # fmt: skip
 
 
 def _key(row: dict) -> tuple:
@@ -147,8 +167,7 @@ def run(
     search run at ``MINIMALLOC_S``. Finished jobs are kept in ``cache``.
     """
     done = current_rows(job_pool.cached_rows(cache, _key))
-    cases = [(w.name, f, resolve_capacity(w, fraction=f)) for w in workloads
-             if suite.split_of(w.name) == "heldout" for f in FRACTIONS]  # fmt: skip
+    cases = held_out_cases(workloads)
     jobs = [
         (name, f, w, solver, limit, pick)
         for limit in LIMITS

@@ -23,7 +23,7 @@ from mallocmuzero.benchmarks.tables import markdown_table, write_report, written
 from mallocmuzero.env import suite
 from mallocmuzero.env.generator import HELDOUT_FAMILIES, family_of
 from mallocmuzero.env.observation import SHIPPED_GAME
-from mallocmuzero.env.workload import Workload, load_workload, resolve_capacity
+from mallocmuzero.env.workload import Workload, load_workload
 
 SHARES = (0.0, 0.4)
 LIMITS = (5.0, 20.0)
@@ -35,35 +35,23 @@ def cases(generated: Path, builtin: Path) -> list[tuple[str, str, float, Workloa
     """(set, program, fraction, workload) of both held-out sets."""
     mine = [(SETS[0], n, f, w) for n, f, w in learning_curve.pick_cases(generated, 12)
             if family_of(n) in HELDOUT_FAMILIES]  # fmt: skip
-    for path in sorted(builtin.glob("*.json")):
-        if suite.split_of(path.stem) == "heldout":
-            w = load_workload(path)
-            mine += [(SETS[1], path.stem, f, resolve_capacity(w, fraction=f))
-                     for f in anytime_profile.FRACTIONS]  # fmt: skip
-    return mine
+    programs = [load_workload(path) for path in sorted(builtin.glob("*.json"))
+                if suite.split_of(path.stem) == "heldout"]  # fmt: skip
+    return mine + [(SETS[1], *case) for case in anytime_profile.held_out_cases(programs)]
 
 
 def run_job(job: tuple) -> dict:
     """One solver (``restarts``, or a hybrid ``KIND@SHARE``) on one case at one limit."""
-    from mallocmuzero.solvers.beam import solve_beam
     from mallocmuzero.solvers.greedy import solve_msa
-    from mallocmuzero.solvers.restarts import HYBRID_SHARE, restarts_then, solve_restarts
+    from mallocmuzero.solvers.restarts import solve_restarts
 
     which, name, fraction, workload, solver, limit = job
     kind, _, share = solver.partition("@")
     if kind == "restarts":
         solution = solve_restarts(workload, time_limit=limit)
-    elif kind == "agent":
-        agent = next(iter(anytime_profile._AGENTS.values()))
-        solution = agent.solve(workload, time_limit=limit, restarts_share=HYBRID_SHARE,
-                               own_order_share=float(share))  # fmt: skip
     else:
-
-        def beam(order, seconds):
-            pick = (SHIPPED_GAME.pick_candidates, SHIPPED_GAME.pick_encoding)
-            return solve_beam(workload, 16, seconds, 8, *pick, order=order)
-
-        solution = restarts_then(workload, beam, limit, HYBRID_SHARE, 0, float(share))
+        pick = (SHIPPED_GAME.pick_candidates, SHIPPED_GAME.pick_encoding)
+        solution = anytime_profile.hybrid(workload, kind, limit, pick, float(share))
     return {"set": which, "workload": name, "fraction": fraction, "solver": solver,
             "limit_s": limit, "speedup_over_msa": solve_msa(workload).estimated_time_s
             / solution.estimated_time_s}  # fmt: skip
@@ -77,11 +65,11 @@ def summary(rows: list[dict]) -> list[dict]:
     """Per set, limit and solver: mean speed-up over msa, cases at least as good as restarts."""
     by = {_key(r): r["speedup_over_msa"] for r in rows}
     table = []
+    solvers = sorted({r["solver"] for r in rows if r["solver"] != "restarts"})
     for which in SETS:
         for limit in sorted({r["limit_s"] for r in rows}):
             mine = {(r["workload"], r["fraction"]) for r in rows
                     if r["set"] == which and r["limit_s"] == limit}  # fmt: skip
-            solvers = sorted({r["solver"] for r in rows if r["solver"] != "restarts"})
             full = sorted(
                 c for c in mine if all((*c, s, limit) in by for s in [*solvers, "restarts"])
             )
