@@ -20,7 +20,7 @@ from mallocmuzero.agent.checkpoint import dataclass_from_section
 from mallocmuzero.agent.solve import agent_network, agent_search, observation_spec
 from mallocmuzero.configs.schema import ExperimentConfig
 from mallocmuzero.env.augment import augment
-from mallocmuzero.env.game import GameBank
+from mallocmuzero.env.game import GameBank, msa_scorer
 from mallocmuzero.env.observation import ObservationSpec
 from mallocmuzero.env.workload import Workload, load_workload
 from mallocmuzero.errors import UserError
@@ -103,10 +103,12 @@ def make_self_play(
     process may use two cores (:func:`~mallocmuzero.actors.self_play.overlap_groups`).
     """
     wc = config.workloads
+    bank = GameBank.build(workloads)
     sampler = CapacitySampler(workloads, wc.capacity_fraction_min, wc.capacity_fraction_max,
-                              wc.base_order_share, wc.base_order_sigma)  # fmt: skip
+                              wc.base_order_share, wc.base_order_sigma, wc.base_order_tries,
+                              msa_scorer(bank) if wc.base_order_tries > 1 else None)  # fmt: skip
     groups = min(overlap_groups(), config.actors.num_games)
-    games = game_groups(GameBank.build(workloads), config.actors.num_games,
+    games = game_groups(bank, config.actors.num_games,
                         observation_spec(config), sampler, seed, groups)  # fmt: skip
     return SelfPlay(games, agent_search(config), add, seed=seed)
 

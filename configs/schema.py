@@ -84,6 +84,9 @@ class WorkloadsConfig(Section):
     # restarts draws them: msa's key times log-normal noise of a width drawn per game.
     base_order_share: float = knob(0.0, low=0.0, high=1.0)
     base_order_sigma: float = knob(1.0, above=0.0)
+    # Above 1, such a game starts from the order restarts keeps after this many tries at
+    # the game's capacity (msa's own among them) instead of from a single draw.
+    base_order_tries: int = knob(1, low=1)
 
     def __post_init__(self) -> None:
         super().__post_init__()

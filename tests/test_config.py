@@ -141,3 +141,29 @@ def test_the_game_defaults_have_one_source():
     args = build_parser().parse_args(["solve", "w.json", "--solver", "beam", "--out", "s.json"])
     assert (args.pick_candidates, args.pick_encoding) == pick
     assert inspect.signature(evaluate).parameters["pick"].default == pick
+
+
+def test_self_play_draws_its_base_orders_as_the_config_says():
+    """``workloads.base_order_tries`` reaches the self-play core's sampler, whose scorer
+    plays over the core's own bank: every order a game starts from saves more under msa's
+    rule than msa's own order at that capacity, and some games start from msa's own."""
+    import numpy as np
+
+    from mallocmuzero.env.random_workload import random_workload
+
+    config = with_values(
+        ExperimentConfig(), {"workloads.base_order_share": 1.0, "workloads.base_order_tries": 6}
+    )
+    workloads = [random_workload(s, 20, capacity_fraction=0.3) for s in range(3)]
+    core = components.make_self_play(config, workloads, None, seed=0)
+    sampler = core.games[0].sampler
+    assert sampler.tries == 6 and sampler.score_order is not None
+    assert all(game.bank is core.games[0].bank for game in core.games)
+    rng, kinds = np.random.default_rng(0), set()
+    for _ in range(30):
+        w, capacity, *order = sampler(rng)
+        kinds.add(len(order))
+        if order:
+            own = sampler.score_order(w, capacity, None)
+            assert sampler.score_order(w, capacity, order[0]) > own
+    assert kinds == {0, 1}

@@ -266,6 +266,45 @@ def test_a_sampled_base_order_game_plays_msa_over_that_order(seed, k, encoding):
 
 
 @SETTINGS
+@given(seed=st.integers(0, 10_000), tries=st.integers(2, 12))
+def test_a_base_order_of_several_tries_is_the_one_restarts_would_keep(seed, tries):
+    """With ``base_order_tries`` N the sampler scores msa's own order and N - 1 perturbed
+    ones at the game's capacity by msa's completion (env.game.msa_scorer, which plays them
+    as restarts does) and starts the game from the best: no order when msa's stays best."""
+    from mallocmuzero.actors.workload_sampler import CapacitySampler
+    from mallocmuzero.env.game import msa_scorer
+    from mallocmuzero.solvers.common import game_for
+
+    workload = random_workload(seed, num_buffers=30, num_instructions=30, capacity_fraction=0.3)
+    score, scored = msa_scorer(GameBank.build([workload])), []
+
+    def recording(w, capacity, order):
+        scored.append((order, score(w, capacity, order)))
+        return scored[-1][1]
+
+    sampler = CapacitySampler([workload], 0.2, 0.6, 1.0, 1.0, tries, recording)
+    w, capacity, *order = sampler(np.random.default_rng(seed))
+    reference = game_for(workload.with_capacity(capacity))
+    assert scored[0] == (None, reference.msa_rollout(0)) and len(scored) == tries
+    best = max(range(tries), key=lambda i: (scored[i][1], -i))  # ties: the earlier try
+    assert order == ([] if best == 0 else [scored[best][0]])
+    for candidate, saved in scored[1:]:
+        reference.reset(0, 0, capacity, order=candidate)
+        assert reference.msa_rollout(0) == saved
+
+
+def test_base_order_tries_errors_name_their_argument():
+    from mallocmuzero.actors.workload_sampler import CapacitySampler
+    from mallocmuzero.errors import ArgumentError
+
+    workload = random_workload(0, num_buffers=10)
+    with pytest.raises(ArgumentError, match="base_order_tries"):
+        CapacitySampler([workload], 0.2, 0.6, 0.5, 1.0, 0)
+    with pytest.raises(ArgumentError, match="score_order"):
+        CapacitySampler([workload], 0.2, 0.6, 0.5, 1.0, 4)
+
+
+@SETTINGS
 @given(seed=st.integers(0, 10_000), frac=st.floats(0.05, 0.8), n_buffers=st.integers(2, 40),
        n=st.sampled_from([2, 3, 8]))  # fmt: skip
 def test_the_dynamic_slot_and_the_lowest_candidate_play_the_canonical_rollout(
