@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 from mallocmuzero.env.game import BatchedGame, GameBank
@@ -32,10 +33,34 @@ def game_for(
     return game
 
 
+@functools.cache
+def load_kernels() -> float:
+    """Load the solvers' compiled kernels into this process, once: the seconds it took.
+
+    numba loads a kernel's machine code from its on-disk cache at the kernel's first call,
+    about a second for the solvers' kernels together. A time-limited solve does this before
+    its clock starts (:class:`Deadline` calls it), so that a first call in a process spends
+    its limit on search and returns within it, as later calls do; the seconds are the
+    process's start-up, not part of any limit. It plays a tiny program with restarts, beam
+    (game v2) and the packing search, each without a time limit.
+    """
+    from mallocmuzero.env.random_workload import random_workload
+    from mallocmuzero.solvers import beam, packing, restarts
+
+    started = time.monotonic()
+    tiny = random_workload(0, num_buffers=12, num_instructions=10, capacity_fraction=0.3)
+    restarts.search_orders(tiny, None, tries=2)
+    beam.solve_beam(tiny, 2, None, 8, 8, "dynamic")
+    packing.solve_packing(tiny, None, node_limit=50)
+    return time.monotonic() - started
+
+
 class Deadline:
-    """A wall-clock budget in seconds (None: unbounded)."""
+    """A wall-clock budget in seconds (None: unbounded), started once the kernels are loaded."""
 
     def __init__(self, seconds: float | None) -> None:
+        if seconds is not None:
+            load_kernels()
         self.seconds = seconds
         self.started = time.monotonic()
 

@@ -15,7 +15,7 @@ import numpy as np
 from mallocmuzero.env import cost_model
 from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
-from mallocmuzero.solvers.common import Deadline, game_for
+from mallocmuzero.solvers.common import Deadline, game_for, load_kernels
 
 # The share of a time limit restarts gets before a search plays from its best order
 # (restarts_then), when the caller names none: restarts then the agent is the best learned
@@ -111,6 +111,7 @@ def restarts_then(
         raise ValueError(f"the restarts share must be in (0, 1) (got {share})")
     if not 0.0 <= own_order_share < 1.0:
         raise ValueError(f"the own-order share must be in [0, 1) (got {own_order_share})")
+    load_kernels()  # start-up, before the clock (as Deadline does)
     started = time.monotonic()
 
     def left() -> float:

@@ -109,9 +109,32 @@ def test_beam_from_a_given_order_starts_from_that_orders_msa():
     assert stopped.estimated_time_s < solve_msa(w).estimated_time_s
 
 
+def test_a_time_limit_starts_once_the_kernels_are_loaded():
+    """A process's first time-limited solve loads the solvers' kernels (numba's cache)
+    before its clock starts, so its limit buys search; an unlimited budget loads nothing."""
+    import subprocess
+    import sys
+
+    script = """
+from mallocmuzero.env import msa_kernels
+from mallocmuzero.solvers import beam_kernels, packing_kernels
+from mallocmuzero.solvers.common import Deadline, load_kernels
+kernels = (msa_kernels.msa_rollout, beam_kernels.beam_advance, packing_kernels.search)
+Deadline(None)
+assert not any(k.signatures for k in kernels) and load_kernels.cache_info().misses == 0
+deadline = Deadline(5.0)
+assert all(k.signatures for k in kernels), [k.__name__ for k in kernels if not k.signatures]
+assert load_kernels.cache_info().misses == 1 and deadline.started >= 0
+Deadline(5.0).less(1.0)
+assert load_kernels.cache_info().misses == 1, "loaded once per process"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
 def test_restarts_then_hands_its_best_order_on_and_keeps_the_better():
     w = random_workload(1, num_buffers=40, num_instructions=50)
-    search_orders(w, None, tries=2)  # compiles the game's kernels outside the limit
     handed = []
 
     def refine(order, seconds):
@@ -135,7 +158,6 @@ def test_restarts_then_plays_from_msas_own_order_first_and_keeps_the_best_phase(
     one that ends early leaves its time to restarts, and the best of the three phases is
     the answer, named as the phases ran."""
     w = random_workload(3, num_buffers=40, num_instructions=50)
-    search_orders(w, None, tries=2)  # compiles the game's kernels outside the limit
     handed = []
 
     def refine(order, seconds):
