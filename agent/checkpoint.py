@@ -8,6 +8,7 @@ so a crash never leaves a half-written checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -89,3 +90,15 @@ def load_checkpoint(folder: str | os.PathLike[str]):
     except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: corrupt checkpoint: {exc}") from None
     return params, config, meta, net
+
+
+def checkpoint_digest(folder: str | os.PathLike[str]) -> str:
+    """A short digest of a checkpoint's parameters and config: which agent it holds.
+
+    Benchmark caches key an agent's rows on it, so a row measured with other parameters
+    under the same label is never reported as this checkpoint's.
+    """
+    path, digest = Path(folder), hashlib.sha256()
+    for name in ("params.msgpack", "config.json"):
+        digest.update((path / name).read_bytes())
+    return digest.hexdigest()[:16]

@@ -30,6 +30,7 @@ RESTARTS_SHARE = HYBRID_SHARE  # the hybrids: restarts first, then a search from
 HYBRIDS = ("restarts+agent", "restarts+beam")  # the shipped agent; beam, the no-learning check
 ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 _AGENTS: dict = {}  # per worker process: label -> loaded agent
+_DIGESTS: dict = {}  # per worker process: label -> its checkpoint's digest
 
 
 def hybrid_description() -> str:
@@ -46,10 +47,17 @@ def hybrid_description() -> str:
 def _init_worker(agents: dict[str, str]) -> None:
     """Load and compile every agent once in this worker (one XLA thread)."""
     os.environ["XLA_FLAGS"] = ONE_THREAD
+    from mallocmuzero.agent.checkpoint import checkpoint_digest
     from mallocmuzero.agent.solve import load_agent
 
     for label, checkpoint in agents.items():
         _AGENTS[label] = load_agent(checkpoint).compile()
+        _DIGESTS[label] = checkpoint_digest(checkpoint)
+
+
+def first_agent() -> str:
+    """The label of this worker's first agent (the shipped one), which the hybrids run."""
+    return next(iter(_AGENTS))
 
 
 def run_job(job: tuple) -> dict:
@@ -86,7 +94,7 @@ def run_job(job: tuple) -> dict:
         "area_share": area_share(workload, solution.offsets),
         "full": bool(placed[~workload.pinned].all()),
         "from_completion": bool(solution.extra.get("from_completion", False)),
-        "own_order_share": own_order_share_of(solver),
+        **provenance(solver, solver if solver in _AGENTS else agent_of_hybrid(solver)),
         **{
             k: solution.extra[k]
             for k in ("rollouts", "tries", "restarts_tries", "from_refine", "from_own_order")
@@ -106,7 +114,7 @@ def hybrid(workload: Workload, search: str, limit: float, pick: tuple[int, str],
     from mallocmuzero.solvers.restarts import restarts_then
 
     if search == "agent":
-        return next(iter(_AGENTS.values())).solve(
+        return _AGENTS[first_agent()].solve(
             workload, time_limit=limit, restarts_share=RESTARTS_SHARE,
             own_order_share=own_order_share,
         )  # fmt: skip
@@ -136,10 +144,46 @@ def own_order_share_of(solver: str) -> float:
     return OWN_ORDER_SHARE if solver.partition("@")[0] in HYBRIDS else 0.0
 
 
-def current_rows(done: dict) -> dict:
-    """The cached rows measured as today's solvers run (see :func:`own_order_share_of`)."""
-    return {key: row for key, row in done.items()
-            if row.get("own_order_share", 0.0) == own_order_share_of(row["solver"])}  # fmt: skip
+def agent_of_hybrid(solver: str) -> str | None:
+    """The agent ``solver`` runs when it is the agent's hybrid (this worker's first), else None."""
+    return first_agent() if solver == HYBRIDS[0] else None
+
+
+def agent_used(agent: str | None) -> dict:
+    """The agent a row was measured with: its label here and its checkpoint's digest.
+
+    Both None for a solver without one; :func:`current_rows` checks them against today's.
+    """
+    return {"agent": agent, "agent_digest": _DIGESTS.get(agent)}
+
+
+def provenance(solver: str, agent: str | None) -> dict:
+    """What a row was measured with beyond its key.
+
+    The own-order share its solver runs with (:func:`own_order_share_of`) and
+    :func:`agent_used`.
+    """
+    return {"own_order_share": own_order_share_of(solver), **agent_used(agent)}
+
+
+def current_rows(done: dict, agents: dict[str, str]) -> dict:
+    """The cached rows measured as today's solvers run, with today's ``agents``.
+
+    ``agents`` maps the run's labels to checkpoints: a row whose agent's checkpoint has
+    other parameters now (or that predates the digests) is measured again, as is a hybrid
+    row of another own-order share (:func:`own_order_share_of`).
+    """
+    from mallocmuzero.agent.checkpoint import checkpoint_digest
+
+    digests = {label: checkpoint_digest(path) for label, path in agents.items()}
+
+    def current(row: dict) -> bool:
+        same_agent = "agent_digest" in row and (
+            row["agent"] is None or digests.get(row["agent"]) == row["agent_digest"]
+        )
+        return same_agent and row.get("own_order_share", 0.0) == own_order_share_of(row["solver"])
+
+    return {key: row for key, row in done.items() if current(row)}
 
 
 def _held_out(rows: list[dict]) -> tuple[dict[tuple, dict], list[tuple]]:
@@ -166,7 +210,7 @@ def run(
     (fraction 0: their own capacity) the agents, restarts, beam, the hybrids and the packing
     search run at ``MINIMALLOC_S``. Finished jobs are kept in ``cache``.
     """
-    done = current_rows(job_pool.cached_rows(cache, _key))
+    done = current_rows(job_pool.cached_rows(cache, _key), agents)
     cases = held_out_cases(workloads)
     jobs = [
         (name, f, w, solver, limit, pick)

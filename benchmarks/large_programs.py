@@ -73,7 +73,7 @@ def run_job(job: tuple) -> dict:
     with PeakMemory() as memory:
         if solver in ("agent", "restarts+agent"):
             share = anytime_profile.RESTARTS_SHARE if solver == "restarts+agent" else 0.0
-            agent = next(iter(anytime_profile._AGENTS.values()))
+            agent = anytime_profile._AGENTS[anytime_profile.first_agent()]
             solution = agent.solve(workload, time_limit=limit, restarts_share=share)
         elif solver == "cpsat":
             from mallocmuzero.solvers.cpsat import solve_cpsat
@@ -91,7 +91,8 @@ def run_job(job: tuple) -> dict:
             "valid": validation_errors(workload, solution.offsets, workload.capacity) == [],
             "speedup_over_msa": msa / solution.estimated_time_s,
             "peak_mib": memory.peak_mib, **counts,
-            "own_order_share": anytime_profile.own_order_share_of(solver)}  # fmt: skip
+            **anytime_profile.provenance(solver, anytime_profile.first_agent()
+                                         if "agent" in solver.split("+") else None)}  # fmt: skip
 
 
 def _init_worker(agents: dict[str, str]) -> None:
@@ -209,12 +210,13 @@ def run(folder: Path, limits, cache: Path, progress) -> dict:
         costs.append(step_costs(w, agent))
         progress(f"[large] cost {json.dumps(costs[-1])}")
     costs = rollout_estimates(costs)
-    done = anytime_profile.current_rows(job_pool.cached_rows(cache, _key))
+    agents = {"shipped": checkpoint}
+    done = anytime_profile.current_rows(job_pool.cached_rows(cache, _key), agents)
     jobs = [(w.name, f, resolve_capacity(w, fraction=f), s, limit) for limit in limits
             for w in programs for f in FRACTIONS for s in SOLVERS
             if (w.name, f, s, limit) not in done]  # fmt: skip
     rows = job_pool.run_jobs(jobs, run_job, done, _key, cache, progress, "speedup_over_msa", 2,
-                             _init_worker, ({"shipped": checkpoint},))  # fmt: skip
+                             _init_worker, (agents,))  # fmt: skip
     names = {w.name for w in programs}
     rows = [r for r in rows if r["workload"] in names and r["limit_s"] in limits]
     return {"costs": costs, "exponents": exponents(costs), "rows": rows, "limits": list(limits),

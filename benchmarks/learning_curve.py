@@ -82,7 +82,7 @@ def run_job(job: tuple) -> dict:
     else:
         row = anytime_profile.run_job(job)
     kept = {k: row[k] for k in ("workload", "fraction", "solver", "limit_s", "speedup_over_msa")}
-    return {**kept, "own_order_share": anytime_profile.own_order_share_of(solver)}
+    return {**kept, **anytime_profile.provenance(solver, snapshot or None)}
 
 
 def _key(row: dict) -> tuple:
@@ -98,10 +98,10 @@ def run(found: dict[str, dict], folder: Path, limit: float, per_split: int, cach
     cases = pick_cases(folder, per_split)
     pick = (SHIPPED_GAME.pick_candidates, SHIPPED_GAME.pick_encoding)  # restarts+beam's game
     solvers = [*BASELINES, *(f"{kind}@{s}" for s in found for kind in ("agent", "restarts+agent"))]
-    done = anytime_profile.current_rows(job_pool.cached_rows(cache, _key))
+    agents = {label: s["path"] for label, s in found.items()}
+    done = anytime_profile.current_rows(job_pool.cached_rows(cache, _key), agents)
     jobs = [(n, f, w, s, limit, pick) for n, f, w in cases for s in solvers
             if (n, f, s, limit) not in done]  # fmt: skip
-    agents = {label: s["path"] for label, s in found.items()}
     rows = job_pool.run_jobs(jobs, run_job, done, _key, cache, progress, "speedup_over_msa",
                              2, anytime_profile._init_worker, (agents,))  # fmt: skip
     keep = {(n, f) for n, f, _ in cases}

@@ -52,9 +52,10 @@ def run_job(job: tuple) -> dict:
     else:
         pick = (SHIPPED_GAME.pick_candidates, SHIPPED_GAME.pick_encoding)
         solution = anytime_profile.hybrid(workload, kind, limit, pick, float(share))
+    agent = anytime_profile.first_agent() if kind == "agent" else None
     return {"set": which, "workload": name, "fraction": fraction, "solver": solver,
             "limit_s": limit, "speedup_over_msa": solve_msa(workload).estimated_time_s
-            / solution.estimated_time_s}  # fmt: skip
+            / solution.estimated_time_s, **anytime_profile.agent_used(agent)}  # fmt: skip
 
 
 def _key(row: dict) -> tuple:
@@ -137,13 +138,14 @@ def main() -> None:
     say = lambda line: print(line, flush=True)  # noqa: E731
     solvers = ["restarts", *(f"{kind}@{share:g}" for share in args.shares
                              for kind in ("agent", "beam"))]  # fmt: skip
-    done = job_pool.cached_rows(Path(args.cache), _key)
+    agents = {"shipped": args.checkpoint}
+    done = anytime_profile.current_rows(job_pool.cached_rows(Path(args.cache), _key), agents)
     jobs = [(which, n, f, w, s, limit) for limit in args.limits
             for which, n, f, w in cases(Path(args.generated), Path(args.builtin))
             for s in solvers if (n, f, s, limit) not in done]  # fmt: skip
     rows = job_pool.run_jobs(jobs, run_job, done, _key, Path(args.cache), say,
                              "speedup_over_msa", 2, anytime_profile._init_worker,
-                             ({"shipped": args.checkpoint},))  # fmt: skip
+                             (agents,))  # fmt: skip
     rows = [r for r in rows if r["solver"] in solvers and r["limit_s"] in args.limits]
     result = {"written": written_on(), "checkpoint": args.checkpoint, "rows": rows,
               "summary": summary(rows)}  # fmt: skip

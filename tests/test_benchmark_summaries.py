@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from mallocmuzero.agent.checkpoint import checkpoint_digest
 from mallocmuzero.benchmarks import generalisation
+from mallocmuzero.solvers.registry import pretrained_checkpoint
+
+AGENTS = {"shipped": str(pretrained_checkpoint())}
 
 
 def rows_for(case: tuple[str, float], **speedups: float) -> list[dict]:
@@ -110,17 +114,44 @@ def test_a_cache_never_hands_a_hybrid_of_another_own_order_share_to_the_report(m
     from mallocmuzero.benchmarks import anytime_profile
 
     monkeypatch.setattr(anytime_profile, "OWN_ORDER_SHARE", 0.4)
+    shipped = {"agent": "shipped", "agent_digest": checkpoint_digest(pretrained_checkpoint())}
+    none = {"agent": None, "agent_digest": None}
     rows = [
-        {"solver": "restarts+agent@shipped"},  # measured before the share existed: 0
-        {"solver": "restarts+beam", "own_order_share": 0.4},
-        {"solver": "restarts+agent", "own_order_share": 0.0},
-        {"solver": "restarts", "own_order_share": 0.0},
-        {"solver": "agent@shipped"},
+        {"solver": "restarts+agent@shipped", **shipped},  # measured before the share: 0
+        {"solver": "restarts+beam", "own_order_share": 0.4, **none},
+        {"solver": "restarts+agent", "own_order_share": 0.0, **shipped},
+        {"solver": "restarts", "own_order_share": 0.0, **none},
+        {"solver": "agent@shipped", **shipped},
     ]
-    kept = anytime_profile.current_rows(dict(enumerate(rows)))
+    kept = anytime_profile.current_rows(dict(enumerate(rows)), AGENTS)
     assert [rows[k]["solver"] for k in kept] == ["restarts+beam", "restarts", "agent@shipped"]
     assert anytime_profile.own_order_share_of("restarts+agent@20 min") == 0.4
     assert anytime_profile.own_order_share_of("agent@shipped") == 0.0
+
+
+def test_a_cache_never_hands_another_checkpoints_rows_to_a_label(tmp_path):
+    """Agent rows carry their checkpoint's digest (parameters and config): rows measured
+    under a label whose checkpoint has other parameters now, or rows from before the
+    digests, are run again; rows of solvers without an agent stay."""
+    import shutil
+
+    from mallocmuzero.benchmarks import anytime_profile
+
+    other = tmp_path / "other"
+    shutil.copytree(pretrained_checkpoint(), other)
+    (other / "params.msgpack").write_bytes((other / "params.msgpack").read_bytes()[::-1])
+    assert checkpoint_digest(other) != checkpoint_digest(pretrained_checkpoint())
+    mine = {"agent": "shipped", "agent_digest": checkpoint_digest(pretrained_checkpoint())}
+    rows = [
+        {"solver": "agent@shipped", **mine},
+        {"solver": "restarts", "agent": None, "agent_digest": None},
+        {"solver": "agent@gone", "agent": "gone", "agent_digest": mine["agent_digest"]},
+        {"solver": "restarts+beam"},  # before the digests
+    ]
+    kept = anytime_profile.current_rows(dict(enumerate(rows)), AGENTS)
+    assert [rows[k]["solver"] for k in kept] == ["agent@shipped", "restarts"]
+    changed = {"shipped": str(other)}
+    assert anytime_profile.current_rows(dict(enumerate(rows)), changed) == {1: rows[1]}
 
 
 def test_the_own_order_table_sets_each_hybrid_against_restarts_and_its_beam_counterpart():
