@@ -169,14 +169,16 @@ def what_limits(table: list[dict]) -> list[str]:
         "the learned hybrid's ratio to restarts is flat from its first snapshots on: more of "
         "the same training is unlikely to close the gap alone (a second run from scratch on "
         "the shipped game, 130 minutes with half its games from restarts' kind of order, is "
-        "not ahead of the shipped checkpoint here: `checkpoints/shipped-game-run`). A network "
+        "not ahead of the shipped checkpoint here: `checkpoints/shipped-game-run`; nor is the "
+        "curve run after 62 more minutes with half its games from the order restarts keeps "
+        "after 256 tries, `workloads.base_order_tries`, the kind of order the hybrid refines "
+        "at solve time: `checkpoints/curve-run`). A network "
         "with more capacity, the per-buffer `set` encoder, measured worse at equal training "
         "time on 2 CPU cores ([BENCHMARKS-encoder.md](BENCHMARKS-encoder.md): it halves the "
         "learner's rate there), so the MLP stays.",
         "- **Next levers**: more training on the same distribution (a GPU learner and more "
-        "actors: BENCHMARKS-scale.md sizes it), base orders drawn from restarts' own "
-        "search during self-play, and an action that proposes the order itself, so that "
-        "what the agent learns reaches past the base order's neighbourhood.",
+        "actors: BENCHMARKS-scale.md sizes it), and an action that proposes the order "
+        "itself, so that what the agent learns reaches past the base order's neighbourhood.",
     ]
 
 
