@@ -12,7 +12,7 @@ import numpy as np
 from mallocmuzero.env.solution import Solution, make_solution
 from mallocmuzero.env.workload import Workload
 from mallocmuzero.solvers import beam_kernels
-from mallocmuzero.solvers.common import Deadline, game_for
+from mallocmuzero.solvers.common import Deadline, game_for, load_kernels
 
 
 def solve_beam(
@@ -31,6 +31,8 @@ def solve_beam(
     """
     if width < 1:
         raise ValueError(f"beam width must be >= 1 (got {width})")
+    if time_limit is not None:
+        load_kernels("beam")  # start-up, before the clock
     deadline = Deadline(time_limit)
     # Slots: [0, width) current beam, [width, 2 width) next beam, scratch, best.
     game = game_for(workload, 2 * width + 2, num_offset_actions, pick_candidates, pick_encoding)

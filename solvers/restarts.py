@@ -58,6 +58,8 @@ def search_orders(
     """Run msa on perturbed orders until ``time_limit`` seconds or ``tries`` orders: the best."""
     if time_limit is None and tries is None:
         raise ValueError("restarts needs a time limit or a number of tries")
+    if time_limit is not None:
+        load_kernels("restarts")  # start-up, before the clock
     deadline = Deadline(time_limit)
     rng = np.random.default_rng(seed)
     game = game_for(workload)
@@ -111,7 +113,7 @@ def restarts_then(
         raise ValueError(f"the restarts share must be in (0, 1) (got {share})")
     if not 0.0 <= own_order_share < 1.0:
         raise ValueError(f"the own-order share must be in [0, 1) (got {own_order_share})")
-    load_kernels()  # start-up, before the clock (as Deadline does)
+    load_kernels("restarts")  # start-up, before the clock
     started = time.monotonic()
 
     def left() -> float:

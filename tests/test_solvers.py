@@ -13,6 +13,7 @@ from mallocmuzero.env.observation import GAME_V1
 from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.env.solution import validation_errors
 from mallocmuzero.solvers.beam import solve_beam
+from mallocmuzero.solvers.common import load_kernels
 from mallocmuzero.solvers.cpsat import solve_cpsat
 from mallocmuzero.solvers.greedy import solve_all_slow, solve_first_fit, solve_msa
 from mallocmuzero.solvers.restarts import restarts_then, search_orders, solve_restarts
@@ -109,28 +110,39 @@ def test_beam_from_a_given_order_starts_from_that_orders_msa():
     assert stopped.estimated_time_s < solve_msa(w).estimated_time_s
 
 
-def test_a_time_limit_starts_once_the_kernels_are_loaded():
-    """A process's first time-limited solve loads the solvers' kernels (numba's cache)
-    before its clock starts, so its limit buys search; an unlimited budget loads nothing."""
+def test_a_time_limit_starts_once_the_solvers_kernels_are_loaded():
+    """A process's first time-limited solve loads that solver's kernels (numba's cache)
+    before its clock starts, so its limit buys search: once per solver, only its own, and
+    nothing for a solve without a limit."""
     import subprocess
     import sys
 
     script = """
 from mallocmuzero.env import msa_kernels
+from mallocmuzero.env.random_workload import random_workload
 from mallocmuzero.solvers import beam_kernels, packing_kernels
-from mallocmuzero.solvers.common import Deadline, load_kernels
-kernels = (msa_kernels.msa_rollout, beam_kernels.beam_advance, packing_kernels.search)
-Deadline(None)
-assert not any(k.signatures for k in kernels) and load_kernels.cache_info().misses == 0
-deadline = Deadline(5.0)
-assert all(k.signatures for k in kernels), [k.__name__ for k in kernels if not k.signatures]
-assert load_kernels.cache_info().misses == 1 and deadline.started >= 0
-Deadline(5.0).less(1.0)
-assert load_kernels.cache_info().misses == 1, "loaded once per process"
+from mallocmuzero.solvers.beam import solve_beam
+from mallocmuzero.solvers.common import load_kernels
+from mallocmuzero.solvers.packing import solve_packing
+from mallocmuzero.solvers.restarts import search_orders
+w = random_workload(1, 30, capacity_fraction=0.3)
+search_orders(w, None, tries=2)
+assert load_kernels.cache_info().currsize == 0
+search_orders(w, 0.05)
+assert msa_kernels.msa_rollout.signatures and not beam_kernels.beam_advance.signatures
+assert not packing_kernels.search.signatures and load_kernels.cache_info().currsize == 1
+solve_beam(w, 4, 0.05)
+assert beam_kernels.beam_advance.signatures and not packing_kernels.search.signatures
+solve_packing(w, 0.05)
+search_orders(w, 0.05)
+assert packing_kernels.search.signatures
+assert load_kernels.cache_info().misses == 3, "once per solver and process"
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+    with pytest.raises(ValueError, match="solver must be one of"):
+        load_kernels("greedy")
 
 
 def test_restarts_then_hands_its_best_order_on_and_keeps_the_better():
