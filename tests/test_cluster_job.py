@@ -55,10 +55,13 @@ HEAD_ENV = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports on 127.0.0.1 (held together while they are chosen)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def ray_cli(*args: str, timeout: float = 120) -> str:
@@ -127,12 +130,13 @@ def head_node(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
     Leaving the block sends SIGTERM to the group (``--block`` shuts the head's processes
     down with it), then SIGKILL to what is left after a minute."""
-    port, dashboard = free_port(), free_port()
+    # The agent's HTTP port too: its fixed default (52365) is a port the others may draw.
+    port, dashboard, agent = free_ports(3)
     log = (tmp_path / "head.log").open("w")
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1",
-         f"--dashboard-port={dashboard}", "--include-dashboard=true", "--num-cpus=4",
-         "--disable-usage-stats", "--block"],
+         f"--dashboard-port={dashboard}", f"--dashboard-agent-listen-port={agent}",
+         "--include-dashboard=true", "--num-cpus=4", "--disable-usage-stats", "--block"],
         cwd=ROOT, env=HEAD_ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     api = f"http://127.0.0.1:{dashboard}"
