@@ -94,7 +94,7 @@ def run_job(job: tuple) -> dict:
         "area_share": area_share(workload, solution.offsets),
         "full": bool(placed[~workload.pinned].all()),
         "from_completion": bool(solution.extra.get("from_completion", False)),
-        **provenance(solver, solver if solver in _AGENTS else agent_of_hybrid(solver)),
+        **provenance(solver),
         **{
             k: solution.extra[k]
             for k in ("rollouts", "tries", "restarts_tries", "from_refine", "from_own_order")
@@ -144,9 +144,18 @@ def own_order_share_of(solver: str) -> float:
     return OWN_ORDER_SHARE if solver.partition("@")[0] in HYBRIDS else 0.0
 
 
-def agent_of_hybrid(solver: str) -> str | None:
-    """The agent ``solver`` runs when it is the agent's hybrid (this worker's first), else None."""
-    return first_agent() if solver == HYBRIDS[0] else None
+def agent_of(solver: str) -> str | None:
+    """The label of this worker's agent that ``solver`` runs; None for a solver without one.
+
+    An agent's own label, ``kind@label`` (the learning curve's snapshots), or this
+    worker's first agent for any other solver of the agent's kind (``agent``,
+    ``restarts+agent``, the own-order benchmark's ``agent@share``).
+    """
+    kind, _, label = solver.partition("@")
+    for name in (label, solver):
+        if name in _AGENTS:
+            return name
+    return first_agent() if "agent" in kind.split("+") else None
 
 
 def agent_used(agent: str | None) -> dict:
@@ -157,13 +166,13 @@ def agent_used(agent: str | None) -> dict:
     return {"agent": agent, "agent_digest": _DIGESTS.get(agent)}
 
 
-def provenance(solver: str, agent: str | None) -> dict:
-    """What a row was measured with beyond its key.
+def provenance(solver: str) -> dict:
+    """What a row of ``solver`` was measured with beyond its key.
 
-    The own-order share its solver runs with (:func:`own_order_share_of`) and
-    :func:`agent_used`.
+    The own-order share it runs with (:func:`own_order_share_of`) and the agent it ran
+    (:func:`agent_of`, :func:`agent_used`).
     """
-    return {"own_order_share": own_order_share_of(solver), **agent_used(agent)}
+    return {"own_order_share": own_order_share_of(solver), **agent_used(agent_of(solver))}
 
 
 def current_rows(done: dict, agents: dict[str, str]) -> dict:

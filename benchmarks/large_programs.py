@@ -91,8 +91,7 @@ def run_job(job: tuple) -> dict:
             "valid": validation_errors(workload, solution.offsets, workload.capacity) == [],
             "speedup_over_msa": msa / solution.estimated_time_s,
             "peak_mib": memory.peak_mib, **counts,
-            **anytime_profile.provenance(solver, anytime_profile.first_agent()
-                                         if "agent" in solver.split("+") else None)}  # fmt: skip
+            **anytime_profile.provenance(solver)}  # fmt: skip
 
 
 def _init_worker(agents: dict[str, str]) -> None:

@@ -82,7 +82,7 @@ def run_job(job: tuple) -> dict:
     else:
         row = anytime_profile.run_job(job)
     kept = {k: row[k] for k in ("workload", "fraction", "solver", "limit_s", "speedup_over_msa")}
-    return {**kept, **anytime_profile.provenance(solver, snapshot or None)}
+    return {**kept, **anytime_profile.provenance(solver)}
 
 
 def _key(row: dict) -> tuple:

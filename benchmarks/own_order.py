@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mallocmuzero.benchmarks import anytime_profile, job_pool, learning_curve
+from mallocmuzero.benchmarks.generalisation import TIE
 from mallocmuzero.benchmarks.tables import markdown_table, write_report, written_on
 from mallocmuzero.env import suite
 from mallocmuzero.env.generator import HELDOUT_FAMILIES, family_of
@@ -28,7 +29,6 @@ from mallocmuzero.env.workload import Workload, load_workload
 SHARES = (0.0, 0.4)
 LIMITS = (5.0, 20.0)
 SETS = ("held-out families", "held-out split")
-TIE = 1e-9  # relative: equal cost-model times count as at least as good
 
 
 def cases(generated: Path, builtin: Path) -> list[tuple[str, str, float, Workload]]:
@@ -52,10 +52,10 @@ def run_job(job: tuple) -> dict:
     else:
         pick = (SHIPPED_GAME.pick_candidates, SHIPPED_GAME.pick_encoding)
         solution = anytime_profile.hybrid(workload, kind, limit, pick, float(share))
-    agent = anytime_profile.first_agent() if kind == "agent" else None
     return {"set": which, "workload": name, "fraction": fraction, "solver": solver,
             "limit_s": limit, "speedup_over_msa": solve_msa(workload).estimated_time_s
-            / solution.estimated_time_s, **anytime_profile.agent_used(agent)}  # fmt: skip
+            / solution.estimated_time_s,
+            **anytime_profile.agent_used(anytime_profile.agent_of(solver))}  # fmt: skip
 
 
 def _key(row: dict) -> tuple:

@@ -173,3 +173,24 @@ def test_the_own_order_table_sets_each_hybrid_against_restarts_and_its_beam_coun
         "| held-out families | 5 s | 0.4 | 2 | 1.0600 | 1.0550 | +0.50 pp | 1.0500 | 1 of 1 |"
         in text
     )
+
+
+def test_every_benchmarks_solver_names_the_agent_it_ran(monkeypatch):
+    """One rule names the agent behind a row, whatever the benchmark calls its solvers: an
+    agent's own label, ``kind@label``, else the worker's first agent for the agent's kinds
+    (the own-order benchmark's ``agent@share`` too); None without an agent."""
+    from mallocmuzero.benchmarks import anytime_profile
+
+    monkeypatch.setattr(anytime_profile, "_AGENTS", {"shipped": object(), "agent v1": object()})
+    monkeypatch.setattr(anytime_profile, "_DIGESTS", {"shipped": "d1", "agent v1": "d2"})
+    expected = {"agent v1": "agent v1", "restarts+agent@agent v1": "agent v1",
+                "agent@shipped": "shipped", "agent": "shipped", "restarts+agent": "shipped",
+                "agent@0.4": "shipped", "restarts": None, "restarts+beam": None,
+                "beam@0.4": None, "cpsat": None}  # fmt: skip
+    assert {s: anytime_profile.agent_of(s) for s in expected} == expected
+    assert anytime_profile.provenance("agent v1") == {
+        "own_order_share": 0.0,
+        "agent": "agent v1",
+        "agent_digest": "d2",
+    }
+    assert anytime_profile.provenance("restarts")["agent_digest"] is None
