@@ -49,6 +49,19 @@ def test_generalisation_bars_count_only_cases_where_restarts_beats_msa():
     assert generalisation.split_bars(rows[:-1], cases)["cases"] == 2
 
 
+def test_what_limits_the_generalisation_compares_the_training_families_edge():
+    met = {"wins": True, "mean ratio": True, "over beam": False, "worst": True}
+    row = {"agent alone ratio": 1.01, "agent alone wins": 3, "cases": 12, "met": met}
+    table = [{**row, "limit_s": 5.0, "split": "heldout", "over beam pp": 0.08},
+             {**row, "limit_s": 5.0, "split": "train", "over beam pp": -0.02}]  # fmt: skip
+    lines = generalisation.what_limits(table)
+    (breadth,) = [line for line in lines if "Not data breadth" in line]
+    assert "(-0.02 pp at 5 s)" in breadth
+    assert "+0.08 pp at 5 s over restarts+beam" in "\n".join(lines)
+    # Every held-out bar met: nothing limits it.
+    assert generalisation.what_limits([{**table[0], "met": dict.fromkeys(met, True)}]) == []
+
+
 def test_the_agent_limit_note_counts_full_packings_per_solver():
     from mallocmuzero.benchmarks.external_yardsticks import agent_limit_note
 
