@@ -348,13 +348,15 @@ What limits the agent alone, on the cases where restarts beats it at 20 s:
   hybrid's speed-up over msa differs from beam's by {edge(20.0):+.2f} percentage points at
   20 s and {edge(5.0):+.2f} at 5 s on average (on unseen model families, the same picture:
   [BENCHMARKS-generalisation.md](BENCHMARKS-generalisation.md)).
-- **Next levers:** a network with more capacity where it matters (the learning curve of
-  the agent's hybrid is flat after 20 minutes; the per-buffer `set` encoder shared over the
-  pick and offset candidates measured worse at equal time on 2 CPU cores, where it halves
-  the learner's rate: [BENCHMARKS-encoder.md](BENCHMARKS-encoder.md); an accelerator
-  learner would change that trade), more training from restarts-like orders (the
-  shipped network saw them in its last 62 of 187 minutes), base orders drawn from
-  restarts' own search during self-play, or an action that proposes the order itself.
+- **Next levers:** an accelerator learner with more actors, where a network with more
+  capacity pays (the learning curve of the agent's hybrid is flat on 2 cores; the
+  per-buffer `set` encoder shared over the pick and offset candidates measured worse at
+  equal time on 2 CPU cores, where it halves the learner's rate:
+  [BENCHMARKS-encoder.md](BENCHMARKS-encoder.md)), or an action that proposes the order
+  itself. Tried and not ahead: more training from restarts-like orders (the shipped
+  network saw them in its last 62 of 187 minutes), base orders restarts' own search keeps
+  (`workloads.base_order_tries`), and the other solve-time candidates (README, after
+  `--own-order-share`).
 
 MiniMalloc's 11 challenging instances at {anytime_profile.MINIMALLOC_S:g} s (they all pack
 fully: MiniMalloc places every buffer in under 5 s):
