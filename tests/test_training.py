@@ -24,7 +24,10 @@ from mallocmuzero.solvers.greedy import solve_msa
 from mallocmuzero.solvers.registry import pretrained_checkpoint
 from mallocmuzero.solvers.restarts import OWN_ORDER_SHARE, search_orders
 
+from harness import AFTER_REAL_RUNS
+
 pytest.importorskip("reverb")
+pytestmark = AFTER_REAL_RUNS
 
 
 def test_sync_train_cli_then_solve_and_evaluate(small_suite, tmp_path, capsys):
