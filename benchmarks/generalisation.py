@@ -136,28 +136,30 @@ def markdown(meta: dict, checkpoint: str, table: list[dict], written: str) -> st
     return "\n".join([*lines, "", *what_limits(table)]) + "\n"
 
 
+def beam_edges(rows: list[dict]) -> str:
+    """Each row's edge over restarts+beam and its limit, in words."""
+    return ", ".join(f"{r['over beam pp']:+.2f} pp at {r['limit_s']:g} s" for r in rows)
+
+
 def breadth_note(heldout: list[dict], trained: list[dict]) -> str:
     """Whether data breadth limits it, as a bullet.
 
     Compares the edge over restarts+beam on the training families (``trained`` rows)
     with the held-out families' (``heldout`` rows).
     """
-
-    def edges(rows: list[dict]) -> str:
-        return ", ".join(f"{r['over beam pp']:+.2f} pp at {r['limit_s']:g} s" for r in rows)
-
     if not trained:
         return "- **Data breadth**: not measured (no training-family cases)."
+    seen_edges, unseen_edges = beam_edges(trained), beam_edges(heldout)
     seen = np.mean([r["over beam pp"] for r in trained])
     unseen = np.mean([r["over beam pp"] for r in heldout])
     if seen <= unseen + TIE_PP:
         return (f"- **Not data breadth**: on the training families, the kinds of program it "
                 f"trained on, the learned hybrid is no further ahead of restarts+beam "
-                f"({edges(trained)}) than on the unseen ones ({edges(heldout)}): the gap is not "
+                f"({seen_edges}) than on the unseen ones ({unseen_edges}): the gap is not "
                 "one of generalisation, so more programs of the same kinds are unlikely to "
                 "close it.")  # fmt: skip
     return (f"- **Data breadth**: on the training families the learned hybrid is further ahead "
-            f"of restarts+beam ({edges(trained)}) than on the unseen ones ({edges(heldout)}): "
+            f"of restarts+beam ({seen_edges}) than on the unseen ones ({unseen_edges}): "
             "what it learned carries only partly to new families, and training on more "
             "families is a lever.")  # fmt: skip
 
@@ -167,9 +169,9 @@ def what_limits(table: list[dict]) -> list[str]:
     missed = [r for r in table if r["split"] == "heldout" and not all(r["met"].values())]
     if not missed:
         return []
-    edges = ", ".join(f"{r['over beam pp']:+.2f} pp at {r['limit_s']:g} s" for r in missed)
     alone = ", ".join(f"{r['agent alone ratio']:.4f} and {r['agent alone wins']} of "
                       f"{r['cases']} at {r['limit_s']:g} s" for r in missed)  # fmt: skip
+    edges = beam_edges(missed)
     by_limit = sorted(missed, key=lambda r: r["limit_s"])
     trend = (
         "The edge shrinks as the limit grows: the agent's advantage is in how little time it needs."
